@@ -1,0 +1,66 @@
+"""Grammar-based search spaces: the single source of truth of every architecture.
+
+Public API::
+
+    from search_spaces import Grammar, Seq, Repeat, Op, Value, SearchSpace, get_space
+"""
+
+from search_spaces.architecture import Architecture
+from search_spaces.errors import ArchitectureError, GrammarError, SearchSpaceError, UnknownNameError
+from search_spaces.grammar import (
+    Cell,
+    CellStack,
+    Choice,
+    Expr,
+    Grammar,
+    Op,
+    Parallel,
+    Ref,
+    Repeat,
+    Residual,
+    Seq,
+    Value,
+)
+from search_spaces.layers import LayerSpec
+from search_spaces.ops import NUM_CLASSES, OpDef, Param, get_op, list_ops, register_op
+from search_spaces.registry import get_space, list_spaces, register_space
+from search_spaces.space import Complexity, SearchSpace, layer_complexity
+
+from search_spaces import builtin  # noqa: E402,F401  (registers the built-in spaces)
+from search_spaces.builtin import from_nb201_string, nb201_canonical, to_nb201_string  # noqa: E402
+
+__all__ = [
+    "NUM_CLASSES",
+    "Architecture",
+    "ArchitectureError",
+    "Cell",
+    "CellStack",
+    "Choice",
+    "Complexity",
+    "Expr",
+    "Grammar",
+    "GrammarError",
+    "LayerSpec",
+    "Op",
+    "OpDef",
+    "Parallel",
+    "Param",
+    "Ref",
+    "Repeat",
+    "Residual",
+    "SearchSpace",
+    "SearchSpaceError",
+    "Seq",
+    "UnknownNameError",
+    "Value",
+    "from_nb201_string",
+    "get_op",
+    "get_space",
+    "layer_complexity",
+    "list_ops",
+    "list_spaces",
+    "nb201_canonical",
+    "register_op",
+    "register_space",
+    "to_nb201_string",
+]

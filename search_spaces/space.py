@@ -1,0 +1,271 @@
+"""`SearchSpace`: a grammar plus everything downstream needs from it."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import nn
+
+from search_spaces._count import count_architectures, decision_slots, token_vocabulary
+from search_spaces._derive import (
+    ArchDecider,
+    FallbackDecider,
+    RandomDecider,
+    Recorder,
+    derive,
+)
+from search_spaces._plan import compile_plan, plan, plan_graph, plan_layers
+from search_spaces.architecture import Architecture
+from search_spaces.errors import ArchitectureError
+from search_spaces.grammar import Grammar
+from search_spaces.layers import LayerSpec
+from search_spaces.ops import Shape, get_op
+
+__all__ = ["Complexity", "SearchSpace"]
+
+RngLike = np.random.Generator | int | None
+
+
+def _rng(rng: RngLike) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """FLOPs (multiply-accumulates, as fvcore counts them) and parameter count."""
+
+    flops: int
+    params: int
+
+
+class _OptunaDecider:
+    """Define-by-run: each decision becomes a categorical parameter named by its path."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def decide(self, path, choices, probs, kind):
+        primitive = all(c is None or isinstance(c, (bool, int, float, str)) for c in choices)
+        if primitive:
+            return self.trial.suggest_categorical(path, list(choices))
+        labels = [",".join(map(str, c)) for c in choices]  # tuples: Optuna wants scalars
+        return choices[labels.index(self.trial.suggest_categorical(path, labels))]
+
+
+class SearchSpace:
+    """A search space defined by a :class:`~search_spaces.grammar.Grammar`.
+
+    Args:
+        grammar: the grammar (single source of truth).
+        name: registry name.
+        description: one line for listings.
+        input_shape: default input shape (no batch dim) for build/layers/graph.
+        num_classes: default number of classes.
+
+    All methods are pure functions of their arguments; randomness is injected as a
+    ``numpy.random.Generator`` (or a seed).
+    """
+
+    def __init__(self, grammar: Grammar, name: str = "custom", description: str = "",
+                 input_shape: Shape = (3, 32, 32), num_classes: int = 10) -> None:
+        self.grammar = grammar
+        self.name = name
+        self.description = description
+        self.input_shape = tuple(input_shape)
+        self.num_classes = int(num_classes)
+        self._plans = functools.lru_cache(maxsize=4096)(self._plan_uncached)
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({self.name!r}, size={self.size():.3g})"
+
+    # identity ----------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """Version hash of the grammar: stored with tables, studies and checkpoints."""
+        return self.grammar.fingerprint()
+
+    @functools.cached_property
+    def _size(self) -> int:
+        return count_architectures(self.grammar)
+
+    def size(self) -> int:
+        """Exact number of architectures (within the grammar's recursion bound)."""
+        return self._size
+
+    # sampling and variation ---------------------------------------------------------
+    def _derive(self, decider) -> tuple[Any, Recorder]:
+        return derive(self.grammar, decider)
+
+    def sample(self, rng: RngLike = None) -> Architecture:
+        """Draw an architecture following the grammar's probabilities (uniform by default)."""
+        _, rec = self._derive(RandomDecider(_rng(rng)))
+        return Architecture(rec.decisions)
+
+    def validate(self, arch: Mapping[str, Any]) -> Architecture:
+        """Check membership; return the architecture as a canonical :class:`Architecture`.
+
+        Raises:
+            ArchitectureError: naming the missing, extra or out-of-range path and the
+                allowed values.
+        """
+        if not isinstance(arch, Architecture):
+            arch = Architecture(arch)
+        _, rec = self._derive(ArchDecider(arch))
+        extra = sorted(set(arch) - set(rec.decisions))
+        if extra:
+            raise ArchitectureError(
+                f"unexpected decision path(s) {extra} for space {self.name!r} "
+                f"(not reached by this architecture's derivation)", extra[0]
+            )
+        return arch
+
+    def contains(self, arch: Mapping[str, Any]) -> bool:
+        try:
+            self.validate(arch)
+        except ArchitectureError:
+            return False
+        return True
+
+    def mutate(self, arch: Architecture, rng: RngLike = None, n: int = 1) -> Architecture:
+        """Change ``n`` random decisions; sub-decisions of a changed production are re-drawn."""
+        gen = _rng(rng)
+        _, rec = self._derive(ArchDecider(arch))
+        proposal = dict(arch)
+        for _ in range(n):
+            mutable = [p for p, c in rec.choices.items() if len(c) > 1]
+            if not mutable:
+                return arch
+            path = mutable[int(gen.integers(len(mutable)))]
+            options = [c for c in rec.choices[path] if c != proposal.get(path)]
+            proposal[path] = options[int(gen.integers(len(options)))]
+            _, rec = self._derive(FallbackDecider(proposal, gen))
+            proposal = dict(rec.decisions)
+        return Architecture(proposal)
+
+    def crossover(self, a: Architecture, b: Architecture, rng: RngLike = None) -> Architecture:
+        """Uniform crossover of decisions; the child is re-derived so it stays in the space."""
+        gen = _rng(rng)
+        proposal = {}
+        for path in sorted(set(a) | set(b)):
+            if path in a and path in b:
+                proposal[path] = a[path] if gen.random() < 0.5 else b[path]
+            else:
+                proposal[path] = a[path] if path in a else b[path]
+        _, rec = self._derive(FallbackDecider(proposal, gen))
+        return Architecture(rec.decisions)
+
+    def suggest(self, trial: Any) -> Architecture:
+        """Optuna define-by-run: every reached decision is a categorical parameter."""
+        _, rec = self._derive(_OptunaDecider(trial))
+        return Architecture(rec.decisions)
+
+    def choices(self, arch: Architecture) -> dict[str, tuple]:
+        """The allowed values at every decision the architecture reaches."""
+        _, rec = self._derive(ArchDecider(self.validate(arch)))
+        return dict(rec.choices)
+
+    # structure -------------------------------------------------------------------
+    def _plan_uncached(self, arch: Architecture, input_shape: Shape, num_classes: int):
+        tree, _ = self._derive(ArchDecider(arch))
+        return plan(tree, input_shape, num_classes)
+
+    def plan(self, arch: Mapping[str, Any], input_shape: Shape | None = None,
+             num_classes: int | None = None):
+        """The shape-annotated derivation shared by build, layers and graph (cached)."""
+        arch = self.validate(arch)
+        shape = tuple(input_shape) if input_shape is not None else self.input_shape
+        return self._plans(arch, shape, num_classes or self.num_classes)
+
+    def build(self, arch: Mapping[str, Any], num_classes: int | None = None,
+              input_shape: Shape | None = None) -> nn.Module:
+        """A fresh ``nn.Module`` for ``arch`` taking (N, *input_shape)."""
+        return compile_plan(self.plan(arch, input_shape, num_classes))
+
+    def layers(self, arch: Mapping[str, Any], input_shape: Shape | None = None,
+               num_classes: int | None = None) -> list[LayerSpec]:
+        """Each realised op with its parameters and input shape (latency-table keys)."""
+        return plan_layers(self.plan(arch, input_shape, num_classes))
+
+    def graph(self, arch: Mapping[str, Any], input_shape: Shape | None = None,
+              num_classes: int | None = None) -> nx.DiGraph:
+        """Data-flow DAG of the architecture."""
+        return plan_graph(self.plan(arch, input_shape, num_classes))
+
+    def complexity(self, arch: Mapping[str, Any], input_shape: Shape | None = None,
+                   num_classes: int | None = None) -> Complexity:
+        """FLOPs and parameters: fvcore on each layer (cached per layer), summed."""
+        flops = params = 0
+        for spec in self.layers(arch, input_shape, num_classes):
+            f, p = layer_complexity(spec)
+            flops, params = flops + f, params + p
+        return Complexity(flops, params)
+
+    # features ------------------------------------------------------------------------
+    @functools.cached_property
+    def _encoding(self) -> tuple[str, Any]:
+        if self.grammar.is_recursive:
+            vocab = token_vocabulary(self.grammar)
+            return "tokens", {tok: i for i, tok in enumerate(vocab)}
+        offsets, pos = {}, 0
+        for path, choices in decision_slots(self.grammar):
+            offsets[path] = (pos, choices)
+            pos += len(choices)
+        return "onehot", (offsets, pos)
+
+    @property
+    def encoding_size(self) -> int:
+        kind, data = self._encoding
+        return data[1] if kind == "onehot" else len(data) + 2
+
+    def encode(self, arch: Mapping[str, Any]) -> np.ndarray:
+        """Fixed-length float32 features.
+
+        Non-recursive spaces: one-hot per decision slot (zeros for unreached slots).
+        Recursive spaces: counts of each (decision kind, value) token, the number of
+        decisions and the deepest path.
+        """
+        arch = self.validate(arch)
+        kind, data = self._encoding
+        vec = np.zeros(self.encoding_size, dtype=np.float32)
+        if kind == "onehot":
+            offsets, _ = data
+            for path, value in arch.items():
+                start, choices = offsets[path]
+                vec[start + choices.index(value)] = 1.0
+            return vec
+        _, rec = self._derive(ArchDecider(arch))
+        for path, value in arch.items():
+            k = rec.kinds[path]
+            token = ("choice", value) if k == "choice" else (
+                ("depth", value) if k == "depth" else (path.rsplit(".", 1)[-1], value))
+            if token in data:
+                vec[data[token]] += 1.0
+        vec[-2] = len(arch)
+        vec[-1] = max(p.count(".") for p in arch) + 1
+        return vec
+
+    def encode_batch(self, archs: list[Architecture]) -> np.ndarray:
+        return np.stack([self.encode(a) for a in archs]) if archs else np.zeros((0, self.encoding_size), np.float32)
+
+
+@functools.lru_cache(maxsize=65536)
+def layer_complexity(spec: LayerSpec) -> tuple[int, int]:
+    """(FLOPs, params) of one layer, via fvcore on the built op (cached per LayerSpec)."""
+    from fvcore.nn import FlopCountAnalysis, parameter_count
+
+    module = get_op(spec.op).build(spec.in_shape, spec.param_dict).eval()
+    params = int(parameter_count(module).get("", 0))
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(module, torch.zeros(1, *spec.in_shape))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        analysis.tracer_warnings("none")
+        flops = int(analysis.total())
+    return flops, params
