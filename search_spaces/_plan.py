@@ -81,6 +81,8 @@ class _Planner:
         where = path or name
         try:
             resolved = opdef.resolve(concrete, where)
+            if resolved.get("out") == 0 and len(in_shape) == 3:
+                resolved["out"] = in_shape[0]  # convention: out=0 keeps the input's channels
             out_shape = opdef.out_shape(in_shape, resolved)
         except SearchSpaceError as exc:
             raise ArchitectureError(str(exc), path) from None

@@ -3,6 +3,9 @@
 An op declares its typed hyper-parameters, which of them may become elastic in
 a one-shot supernet, how to build it for an input shape, and its output shape.
 Built-in ops and users' ops are registered the same way, with :func:`register_op`.
+
+Convention: an image op's ``out`` parameter of 0 means "as many channels as the
+input"; plans resolve it to the real count so equal layers have equal keys.
 """
 
 from __future__ import annotations

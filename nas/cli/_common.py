@@ -1,0 +1,47 @@
+"""Helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nas.errors import ConfigError
+from search_spaces import Architecture, SearchSpace, get_space
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["width_mult=0.5", "resolutions=[32,48]"]`` -> options; values are JSON or strings."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"space option {pair!r} must look like key=value")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+def space_from_args(name: str, option_pairs: list[str] | None) -> SearchSpace:
+    return get_space(name, **parse_options(option_pairs))
+
+
+def read_arch(text: str) -> Architecture:
+    """An architecture from inline JSON or from a path to a JSON file."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"architecture {text!r} is neither JSON nor an existing file")
+        stripped = path.read_text()
+        data = json.loads(stripped) if stripped.strip() else None
+        if isinstance(data, dict) and "arch" in data and isinstance(data["arch"], dict):
+            return Architecture(data["arch"])
+    return Architecture.from_json(stripped)
+
+
+def add_space_options(parser) -> None:
+    parser.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
+                        help="space factory option, e.g. -O width_mult=0.5 (repeatable)")

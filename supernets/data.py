@@ -1,0 +1,105 @@
+"""Data sets for training and evaluation, all local: no downloads.
+
+``digits`` (scikit-learn's bundled 8x8 handwritten digits) is the embedded
+default. ``cifar10`` reads the standard python-pickle batches from a local
+folder a user already has (``data_batch_1`` ... ``test_batch``), without
+torchvision and without downloading.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+__all__ = ["DataError", "DataSplits", "load_dataset", "DATASETS"]
+
+DATASETS = ("digits", "cifar10")
+
+
+class DataError(ValueError):
+    """A data set cannot be loaded (unknown name, missing or malformed local files)."""
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train / validation / test tensors of one data set (images N x C x H x W, float32)."""
+
+    name: str
+    train: TensorDataset
+    val: TensorDataset
+    test: TensorDataset
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+def _split(x: np.ndarray, y: np.ndarray, seed: int, val_frac: float, test_frac: float):
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test, n_val = int(len(x) * test_frac), int(len(x) * val_frac)
+    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+
+    def ds(idx: np.ndarray) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(x[idx]).float(), torch.from_numpy(y[idx]).long())
+
+    return ds(train), ds(val), ds(test)
+
+
+def _digits(seed: int, val_frac: float, test_frac: float) -> DataSplits:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images.astype(np.float32) / 16.0 - 0.5) / 0.5  # (N, 8, 8) in [-1, 1]
+    x = x[:, None]  # (N, 1, 8, 8)
+    train, val, test = _split(x, bunch.target.astype(np.int64), seed, val_frac, test_frac)
+    return DataSplits("digits", train, val, test, (1, 8, 8), 10)
+
+
+def _cifar10(root: str | Path | None, seed: int, val_frac: float) -> DataSplits:
+    if root is None:
+        raise DataError("data set 'cifar10' needs a local path (data.root); nothing is downloaded")
+    folder = Path(root)
+    if (folder / "cifar-10-batches-py").is_dir():
+        folder = folder / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DataError(f"cifar10 folder {folder} lacks {missing} (expects the python-pickle batches)")
+
+    def read(name: str) -> tuple[np.ndarray, np.ndarray]:
+        with open(folder / name, "rb") as fh:
+            # The CIFAR-10 python batches are pickles by format; only plain arrays are read.
+            batch = pickle.load(fh, encoding="bytes")  # noqa: S301
+        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        return data, np.asarray(batch[b"labels"], dtype=np.int64)
+
+    mean = np.array([0.4914, 0.4822, 0.4465], np.float32)[:, None, None]
+    std = np.array([0.2470, 0.2435, 0.2616], np.float32)[:, None, None]
+    parts = [read(n) for n in names[:5]]
+    x = (np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0 - mean) / std
+    y = np.concatenate([p[1] for p in parts])
+    xt, yt = read("test_batch")
+    xt = (xt.astype(np.float32) / 255.0 - mean) / std
+    train, val, _ = _split(x, y, seed, val_frac, 0.0)
+    test = TensorDataset(torch.from_numpy(xt), torch.from_numpy(yt))
+    return DataSplits("cifar10", train, val, test, (3, 32, 32), 10)
+
+
+def load_dataset(name: str = "digits", root: str | Path | None = None, seed: int = 0,
+                 val_frac: float = 0.15, test_frac: float = 0.15) -> DataSplits:
+    """Load a data set split into train / val / test with a seeded permutation.
+
+    Args:
+        name: ``"digits"`` (embedded) or ``"cifar10"`` (needs ``root``).
+        root: local folder for data sets that are not embedded.
+        seed: split seed.
+        val_frac, test_frac: split fractions (CIFAR-10 keeps its own test set).
+    """
+    if name == "digits":
+        return _digits(seed, val_frac, test_frac)
+    if name == "cifar10":
+        return _cifar10(root, seed, val_frac)
+    raise DataError(f"unknown data set {name!r}; valid data sets: {', '.join(DATASETS)}")
