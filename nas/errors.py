@@ -5,7 +5,7 @@ from __future__ import annotations
 from search_spaces.errors import SearchSpaceError
 from supernets.data import DataError
 
-__all__ = ["NasError", "ConfigError", "USER_ERRORS"]
+__all__ = ["NasError", "ConfigError", "ObjectiveError", "SearchError", "StorageError", "USER_ERRORS"]
 
 
 class NasError(ValueError):
@@ -14,6 +14,18 @@ class NasError(ValueError):
 
 class ConfigError(NasError):
     """A bad experiment file or CLI argument: the message names the key path."""
+
+
+class ObjectiveError(NasError):
+    """An objective cannot score an architecture (e.g. it is missing from a table)."""
+
+
+class SearchError(NasError):
+    """A bad search problem or engine setting (unknown engine, constraint, direction)."""
+
+
+class StorageError(NasError):
+    """A study cannot be created, opened or resumed as asked."""
 
 
 # Each package's base error is added here as the package lands.
