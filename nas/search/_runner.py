@@ -79,17 +79,19 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
     measure_names = [m.name for m in problem.measures]
     while done < budget and stalled < MAX_STALLED_BATCHES:
         archs = engine.ask(min(batch_size, budget - done))
-        fresh: dict[str, Any] = {}
-        for arch in archs:
+        # Position in the batch of each first-seen architecture: the stored order, so a
+        # batch completed after a resume sorts exactly like an uninterrupted one.
+        fresh: dict[str, int] = {}
+        for pos, arch in enumerate(archs):
             if arch.key not in cache:
-                fresh.setdefault(arch.key, arch)
+                fresh.setdefault(arch.key, pos)
         if fresh:
-            new = list(fresh.values())
+            new = [archs[pos] for pos in fresh.values()]
             ev = problem.evaluate(new)
             measures = {m.name: m(new) for m in problem.measures} if measure_names else {}
-            for i, arch in enumerate(new):
+            for i, (arch, pos) in enumerate(zip(new, fresh.values(), strict=True)):
                 record = Record(arch, tuple(ev.values[i].tolist()), tuple(ev.constraints[i].tolist()),
-                                float(ev.violation[i]), batch, i,
+                                float(ev.violation[i]), batch, pos,
                                 measures=tuple((n, float(measures[n][i])) for n in measure_names))
                 if not engine.records_trials:
                     session.add(record)

@@ -18,8 +18,10 @@ Layout of a study (all of it visible in optuna-dashboard):
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,8 @@ from nas.errors import StorageError
 from search_spaces import Architecture, SearchSpace
 
 __all__ = ["Record", "StudySession", "storage_url"]
+
+log = logging.getLogger(__name__)
 
 ENGINE_STATE_KEY = "nas:engine_state"
 PROVENANCE_KEY = "nas:provenance"
@@ -83,6 +87,8 @@ class StudySession:
         self.space = space
         self.names, self.constraint_names = list(names), list(constraint_names)
         url = storage_url(storage)
+        if url is not None and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.storage = (optuna.storages.InMemoryStorage() if url is None
                             else optuna.storages.get_storage(url))
@@ -112,8 +118,19 @@ class StudySession:
         self._choices: dict[str, tuple] = {}
 
     def _check_provenance(self, provenance: dict[str, Any]) -> None:
-        stored = self.study.user_attrs
-        for key in ("space", "space_fingerprint", "objectives", "constraints", "engine"):
+        stored = dict(self.study.user_attrs)
+
+        def core(objectives: list[dict[str, Any]]) -> list[tuple]:
+            return [(o.get("name"), o.get("direction"), o.get("type")) for o in objectives]
+
+        provenance = dict(provenance)
+        for key in ("objectives", "measures"):
+            if key in stored and key in provenance:
+                if stored[key] != provenance[key]:
+                    log.warning("resuming study %r: the %s' sources changed (%s -> %s)",
+                                self.study.study_name, key, stored[key], provenance[key])
+                stored[key], provenance[key] = core(stored[key]), core(provenance[key])
+        for key in ("space", "space_fingerprint", "objectives", "measures", "constraints", "engine"):
             if key in provenance and key in stored and stored[key] != provenance[key]:
                 raise StorageError(
                     f"cannot resume study {self.study.study_name!r}: its {key} is {stored[key]!r} "

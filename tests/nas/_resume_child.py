@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 
@@ -20,8 +21,12 @@ def toy_problem() -> Problem:
     return Problem(space, [cost, acc], ["cost <= 3"])
 
 
-def main(engine: str, storage: str, budget: int, resume: bool) -> None:
+def main(engine: str, storage: str, budget: int, resume: bool, slow: float = 0.0) -> None:
     problem = toy_problem()
+    if slow:  # give the parent time to kill us mid-search
+        objective = problem.objectives[1]
+        fn = objective.fn
+        objective.fn = lambda archs: (time.sleep(slow), fn(archs))[1]
     result = run_search(problem, get_engine(engine, problem.space, seed=3, population_size=10),
                         budget=budget, batch_size=4, storage=storage, study_name="kill",
                         resume=resume, progress=False)
@@ -29,4 +34,4 @@ def main(engine: str, storage: str, budget: int, resume: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "resume")
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "resume", float(sys.argv[5]))
