@@ -83,10 +83,10 @@ def test_search_then_resume_then_front(table, capsys):
 def test_unknown_keys_name_the_path_and_valid_keys(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("space: {name: nb201}\nobjectives:\n  - {type: params, colum: x}\n")
-    with pytest.raises(ConfigError, match=r"objectives\[0\]\.colum: unknown key; valid keys: type"):
+    with pytest.raises(ConfigError, match=r"objectives\[0\]\.colum: unknown key \(did you mean 'column'\?\); valid keys: type"):
         load_search_config(path)
     path.write_text("space: {name: nb201}\nobjectives: []\nbudgett: 3\n")
-    with pytest.raises(ConfigError, match="budgett: unknown key; valid keys: space, objectives"):
+    with pytest.raises(ConfigError, match="budgett: unknown key .*; valid keys: space, objectives"):
         load_search_config(path)
     path.write_text("space: {name: nb201}\nobjectives: []\nbudget: many\n")
     with pytest.raises(ConfigError, match="budget: expected int"):
@@ -101,4 +101,4 @@ def test_bad_objective_type_is_one_line_error(tmp_path, capsys):
     path.write_text("space: {name: nb201}\nobjectives: [{type: latency}]\nstorage: s.db\n")
     assert main(["search", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "objectives[0].type: unknown objective type 'latency'; valid: flops, params" in err
+    assert "objectives[0].type: 'latency' is not allowed; allowed values: 'flops', 'params'" in err
