@@ -99,3 +99,25 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(problem, tmp_path, engin
     assert resumed.history["arch_key"].is_unique and len(resumed) == 40
     assert _complete_trials(db) == 40  # nothing written twice
     assert sorted(resumed.front["arch_key"]) == sorted(reference.front["arch_key"])
+
+
+def test_optuna_engine_resume_fails_orphans_and_completes_budget(problem, tmp_path):
+    db = tmp_path / "o.db"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    child = subprocess.Popen([sys.executable, str(HERE / "_resume_child.py"), "optuna-nsga2",
+                              f"sqlite:///{db}", "30", "fresh", "0.05"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while _complete_trials(db) < 9 and time.time() < deadline:
+        assert child.poll() is None, "the child finished before it could be killed"
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    before = load_result("kill", f"sqlite:///{db}").history["arch_key"].tolist()
+    resumed = _run(problem, "optuna-nsga2", f"sqlite:///{db}", budget=30, resume=True)
+    keys = resumed.history["arch_key"].tolist()
+    assert keys[: len(before)] == before  # nothing lost
+    assert len(keys) >= 30 and len(set(keys)) == len(keys)  # nothing evaluated twice
+    study = optuna.load_study(study_name="kill", storage=f"sqlite:///{db}")
+    states = {t.state for t in study.trials}
+    assert optuna.trial.TrialState.RUNNING not in states
