@@ -81,15 +81,36 @@ def pareto_mask(values: np.ndarray, violations: np.ndarray | None = None) -> np.
     """Boolean mask of the feasible, non-dominated candidates (duplicates all kept).
 
     Infeasible candidates are never on the front, even when nothing is feasible.
+    Scales to large histories: candidates are visited in lexicographic order (no
+    later one can dominate an earlier one) and compared with the front so far only,
+    O(n x front size) time and O(front size) memory.
     """
     f = _matrix(values)
-    if len(f) == 0:
-        return np.zeros(0, dtype=bool)
-    feasible = np.ones(len(f), bool) if violations is None else np.asarray(violations) <= 0
     mask = np.zeros(len(f), dtype=bool)
+    if len(f) == 0:
+        return mask
+    feasible = np.ones(len(f), bool) if violations is None else np.asarray(violations) <= 0
     idx = np.flatnonzero(feasible)
-    if idx.size:
-        mask[idx] = ~dominates(f[idx]).any(axis=0)
+    if idx.size == 0:
+        return mask
+    sub = f[idx]
+    if sub.shape[1] == 2:  # sweep: unique points sorted by (x, y); strict new minimum of y
+        points, inverse = np.unique(sub, axis=0, return_inverse=True)
+        best_before = np.concatenate([[np.inf], np.minimum.accumulate(points[:-1, 1])])
+        mask[idx] = (points[:, 1] < best_before)[inverse.reshape(-1)]
+        return mask
+    order = np.lexsort(sub.T[::-1])
+    front = np.empty_like(sub)
+    size = 0
+    for i in order:
+        point = sub[i]
+        if size:
+            head = front[:size]
+            if np.any(np.all(head <= point, axis=1) & np.any(head < point, axis=1)):
+                continue
+        front[size] = point
+        size += 1
+        mask[idx[i]] = True
     return mask
 
 
@@ -157,5 +178,4 @@ def hypervolume(values: np.ndarray, reference: Sequence[float]) -> float:
     f = f[np.all(f < ref, axis=1)]
     if len(f) == 0:
         return 0.0
-    f = f[pareto_mask(f)]
-    return _hv(np.unique(f, axis=0), ref)
+    return _hv(f[pareto_mask(f)], ref)

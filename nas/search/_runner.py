@@ -111,7 +111,7 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
         engine.tell(archs, values, violations)
         # Count what this batch added, including evaluations written before a kill.
         done += sum(1 for k in {a.key for a in archs} if cache[k].batch == batch)
-        if not engine.records_trials:
+        if not engine.records_trials and storage is not None:  # in memory: nothing to resume
             session.save_engine_state(batch, done, engine.state_dict())
         stalled = 0 if any(cache[a.key].batch == batch for a in archs) else stalled + 1
         batch += 1

@@ -70,3 +70,17 @@ def test_hypervolume_matches_monte_carlo_free_grid_count():
 def test_hypervolume_reference_shape_checked():
     with pytest.raises(ValueError, match="reference point needs 2"):
         hypervolume(np.zeros((2, 2)), [1.0])
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_pareto_mask_matches_brute_force(m):
+    rng = np.random.default_rng(m)
+    for _ in range(100):
+        f = rng.integers(0, 5, size=(30, m)).astype(float)  # many ties and duplicates
+        v = rng.choice([0.0, 0.0, 0.0, 1.0], size=30)
+        want = np.zeros(30, dtype=bool)
+        feasible = np.flatnonzero(v <= 0)
+        for i in feasible:
+            others = f[feasible]
+            want[i] = not np.any(np.all(others <= f[i], axis=1) & np.any(others < f[i], axis=1))
+        np.testing.assert_array_equal(pareto_mask(f, v), want)
