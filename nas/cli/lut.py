@@ -40,8 +40,9 @@ def cmd_build(args) -> int:
     space = get_space(args.space, **options)
     shape = _input_shape(space, args.resolution)
     device = _device(args)
+    runs = max(1, args.max_runs)
     profiler = Profiler(statistic=args.statistic, time_budget_s=args.time_budget,
-                        max_runs=args.max_runs)
+                        min_runs=min(10, runs), check_every=min(10, runs), max_runs=runs)
     table = LatencyTable.build(space, device, shape, num_classes=args.num_classes, profiler=profiler,
                                n_calibration=args.calibration, rng=args.seed, space_options=options)
     path = table.save(args.output)
