@@ -91,6 +91,11 @@ class DynamicOp(nn.Module):
     def templates(self) -> list[nn.Module]:
         return list(self._templates.values())
 
+    def check(self, spec: LayerSpec) -> None:
+        """Raise :class:`SupernetError` (naming the path) if ``spec`` cannot be served."""
+        if not self.is_full(spec) and type(self).subnet_state is DynamicOp.subnet_state:
+            self.subnet_state(spec)
+
     # ------------------------------------------------------------------ contract
     def subnet_state(self, spec: LayerSpec) -> dict[str, torch.Tensor]:
         """Tensors of the static module of ``spec``, keyed like its state dict."""

@@ -35,16 +35,18 @@ def accuracy(module: torch.nn.Module, dataset: TensorDataset, batch_size: int = 
 
 
 def evaluate_subnet(supernet: OFASupernet, arch: Mapping[str, Any], data: DataSplits | TensorDataset,
-                    split: str = "val", calib_images: int = 256, batch_size: int = 256,
+                    split: str | TensorDataset = "val", calib_images: int = 256, batch_size: int = 256,
                     seed: int = 0) -> float:
     """Accuracy of subnet ``arch`` with inherited weights.
 
     Activates ``arch``, recalibrates batch-norm statistics on ``calib_images``
     training images (``data.train``, or ``data`` itself when it is one data set),
-    and measures top-1 accuracy on ``split``. The supernet is left in eval mode with
+    and measures top-1 accuracy on ``split`` (a split name of ``data``, or a data set). The supernet is left in eval mode with
     the recalibrated statistics.
     """
-    if isinstance(data, DataSplits):
+    if isinstance(data, DataSplits) and isinstance(split, TensorDataset):
+        calib, target = data.train, split
+    elif isinstance(data, DataSplits):
         if split not in ("train", "val", "test"):
             raise SupernetError(f"split {split!r} unknown; valid: train, val, test")
         calib, target = data.train, getattr(data, split)

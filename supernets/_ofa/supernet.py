@@ -231,6 +231,7 @@ class OFASupernet(nn.Module):
 
     def _activate(self, module: nn.Module, p: PNode) -> None:
         if isinstance(module, DynamicOp):
+            module.check(p.spec)
             module.spec = p.spec
         elif isinstance(module, _Seq):
             module.active = _match(p.children, module.paths, p.path or "root")

@@ -11,15 +11,17 @@ from search_spaces import (
     Choice,
     Grammar,
     Op,
+    Param,
     Repeat,
     Residual,
     SearchSpace,
     Seq,
     Value,
     get_space,
+    register_op,
 )
-from supernets import OFASupernet, SupernetError
-from supernets._ofa.dynamic import DynamicMBConv, DynamicOp
+from supernets import DynamicOp, OFASupernet, SupernetError, register_dynamic_op
+from supernets._ofa.dynamic import DynamicMBConv
 
 
 def small_mbv3() -> SearchSpace:
@@ -219,3 +221,37 @@ def test_non_elastic_decisions_are_refused() -> None:
         OFASupernet.from_space(SearchSpace(Grammar({"net": strided}), input_shape=(1, 8, 8)))
     with pytest.raises(SupernetError, match="'edge_1_0'|cells"):
         OFASupernet.from_space(get_space("nb201"))
+
+
+@register_op("test_ofa_conv", params={"out": Param(int, 0, "channels")},
+             out_shape=lambda s, out: (out or s[0], *s[1:]))
+def _test_conv(in_shape, out):
+    return torch.nn.Conv2d(in_shape[0], out or in_shape[0], 3, padding=1)
+
+
+def test_user_op_needs_and_gets_a_dynamic_implementation() -> None:
+    net = Seq(stem=Op("test_ofa_conv", out=Value([4, 8])), head=Op("classifier", out=NUM_CLASSES))
+    space = SearchSpace(Grammar({"net": net}), input_shape=(1, 8, 8))
+    supernet = OFASupernet.from_space(space)
+    small = {"stem.out": 4}
+    with pytest.raises(SupernetError, match="stem: op 'test_ofa_conv'.*register_dynamic_op"):
+        supernet.set_active(small)
+
+    @register_dynamic_op("test_ofa_conv", replace=True)
+    class DynamicTestConv(DynamicOp):
+        def subnet_state(self, spec):
+            out, cin = spec.param_dict["out"], spec.in_shape[0]
+            return {"weight": self.full.weight[:out, :cin], "bias": self.full.bias[:out]}
+
+    supernet = OFASupernet.from_space(space).eval()
+    supernet.set_active(small)
+    x = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(supernet.extract(small)(x), supernet(x), atol=1e-6)
+
+
+def test_eps_shrinking_keeps_decisions_at_max() -> None:
+    net = OFASupernet.from_space(resnet_like(), 10, (1, 8, 8))
+    rng = np.random.default_rng(0)
+    assert net.sample(rng, eps=0.0) == net.largest_arch
+    assert any(net.sample(rng, eps=0.5) != net.largest_arch for _ in range(5))
