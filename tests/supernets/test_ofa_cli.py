@@ -12,7 +12,7 @@ from search_spaces import get_space
 
 CONFIG = """
 space: mobilenetv3_ofa
-space_options: {width_mult: 0.25, resolutions: [16, 24], depths: [1, 2]}
+space_options: {width_mult: 0.25, resolutions: [16], kernels: [3, 5], expands: [2, 3], depths: [1, 2]}
 batch_size: 16
 calib_images: 32
 phases:
@@ -28,7 +28,8 @@ def test_train_eval_extract(tmp_path, capsys) -> None:
     run = tmp_path / "run"
     assert main(["supernet", "train", str(cfg), "--run-dir", str(run)]) == 0
     assert "finished after 3 steps" in capsys.readouterr().out
-    space = get_space("mobilenetv3_ofa", width_mult=0.25, resolutions=[16, 24], depths=[1, 2])
+    space = get_space("mobilenetv3_ofa", width_mult=0.25, resolutions=[16], kernels=[3, 5],
+                      expands=[2, 3], depths=[1, 2])
     arch = space.sample(7)
     (tmp_path / "arch.json").write_text(arch.to_json())
     assert main(["supernet", "eval", str(run), "--arch", str(tmp_path / "arch.json"),
