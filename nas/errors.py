@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from hardware.errors import HardwareError
 from search_spaces.errors import SearchSpaceError
 from supernets.data import DataError
+from supernets.errors import SupernetError
 
 __all__ = ["NasError", "ConfigError", "ObjectiveError", "SearchError", "StorageError", "USER_ERRORS"]
 
@@ -29,4 +31,10 @@ class StorageError(NasError):
 
 
 # Each package's base error is added here as the package lands.
-USER_ERRORS: tuple[type[BaseException], ...] = (SearchSpaceError, DataError, NasError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    SearchSpaceError,
+    DataError,
+    HardwareError,
+    SupernetError,
+    NasError,
+)
