@@ -1,6 +1,7 @@
 """Candidates evaluated per second by each search engine on ``mobilenetv3_ofa``.
 
-Objectives: table latency (stand-in table, see bench/_search_problems.py) and a
+Objectives: table latency (a real ``hardware.LatencyTable`` when ``hardware`` is
+importable, filled with stand-in milliseconds; see bench/_search_problems.py) and a
 fitted predictor's accuracy, constraint ``latency_ms <= median``; batched
 ask -> evaluate -> tell without storage. Reports, per engine, the total
 throughput, the engine's own time (ask + tell) and the objectives' time, then
@@ -65,11 +66,19 @@ def main() -> None:
     batch = 100
 
     t0 = time.perf_counter()
-    problem, _ = mobilenet_problem()
+    try:
+        import hardware  # noqa: F401
+
+        real = True
+    except ImportError:
+        real = False
+    problem, _ = mobilenet_problem(real_table=real)
+    table = problem.objectives[0].table
     rng = np.random.default_rng(99)
     problem.evaluate([problem.space.sample(rng) for _ in range(1000 if args.quick else 3000)])
-    print(f"setup (fit predictor, fill the layer table by fvcore): {time.perf_counter() - t0:.1f} s, "
-          f"{len(problem.objectives[0].table.table)} layers in the table")
+    print(f"setup (fit predictor, fill the layer table by fvcore): {time.perf_counter() - t0:.1f} s; "
+          f"table: {type(table).__module__}.{type(table).__name__}, {len(table.table) if not real else len(table)} layers, "
+          "stand-in milliseconds")
     space, archs = problem.space, [problem.space.sample(rng) for _ in range(500)]
     ops = {"sample": lambda a, b: space.sample(rng), "mutate": lambda a, b: space.mutate(a, rng),
            "crossover": lambda a, b: space.crossover(a, b, rng), "layers": lambda a, b: space.layers(a)}

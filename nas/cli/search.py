@@ -30,13 +30,13 @@ def _storage(base: Path, value: str) -> str:
     return storage_url(_resolve(base, value))
 
 
-def _load_latency_table(path: str):
+def _load_latency_table(path: str, space: SearchSpace):
     try:
         from hardware import LatencyTable  # lazily: hardware is optional for the CLI
     except ImportError:
         raise ConfigError("objective type 'table_latency' needs hardware.LatencyTable, which this "
                           "installation does not provide") from None
-    return LatencyTable.load(path)
+    return LatencyTable.load(path, space=space)  # refuses a table of another space
 
 
 def build_objective(cfg: ObjectiveConfig, space: SearchSpace, base: Path, where: str) -> Objective:
@@ -53,7 +53,7 @@ def build_objective(cfg: ObjectiveConfig, space: SearchSpace, base: Path, where:
     if cfg.type == "params":
         return Params(space, name=cfg.name or "params")
     if cfg.type == "table_latency":
-        return TableLatency(_load_latency_table(_resolve(base, cfg.path)),
+        return TableLatency(_load_latency_table(_resolve(base, cfg.path), space),
                             name=cfg.name or "latency_ms")
     if not cfg.column:
         raise ConfigError(f"{where}.column: a tabular objective needs the value column")

@@ -102,3 +102,28 @@ def test_bad_objective_type_is_one_line_error(tmp_path, capsys):
     assert main(["search", str(path)]) == 2
     err = capsys.readouterr().err
     assert "objectives[0].type: 'latency' is not allowed; allowed values: 'flops', 'params'" in err
+
+
+def test_table_latency_objective_loads_a_hardware_table(tmp_path, capsys):
+    hardware = pytest.importorskip("hardware")
+    from hardware._table import COLUMNS, FORMAT, VERSION  # the saved-file layout
+
+    options = {"channels": 4, "cells_per_stage": 1, "input_shape": [3, 8, 8]}
+    space = get_space("nb201", **options)
+    found = hardware.enumerate_layers(space, space.input_shape, space.num_classes, "auto", rng=0)
+    entries = pd.DataFrame({c: [0.0] * len(found.specs) for c in COLUMNS})
+    entries["key"] = [s.key for s in found.specs]
+    entries["latency_ms"] = [0.01 * (i % 7 + 1) for i in range(len(found.specs))]
+    metadata = {"format": FORMAT, "version": VERSION,
+                "space": {"name": "nb201", "fingerprint": space.fingerprint, "options": options,
+                          "enumeration": {"method": found.method, "n_samples": found.n_samples}},
+                "device": {"kind": "cpu"}, "input_shape": list(space.input_shape),
+                "num_classes": space.num_classes, "calibration": hardware.fit_calibration([], [])}
+    hardware.LatencyTable(entries, metadata, space).save(tmp_path / "lut.csv")
+    (tmp_path / "s.yaml").write_text(
+        "space: {name: nb201, options: {channels: 4, cells_per_stage: 1, input_shape: [3, 8, 8]}}\n"
+        "engine: {name: random}\nobjectives: [{type: table_latency, path: lut.csv}, {type: params}]\n"
+        "constraints: ['latency_ms <= 1.0']\nbudget: 6\nbatch_size: 3\nstorage: s.db\nstudy: t\n")
+    assert main(["search", str(tmp_path / "s.yaml")]) == 0
+    history = pd.read_csv(tmp_path / "t-results" / "history.csv")
+    assert len(history) == 6 and history["latency_ms"].gt(0).all()
