@@ -64,7 +64,8 @@ class _PopulationEngine(SearchEngine):
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.population = archs_from_json(state["population"])
-        self.values = np.asarray(state["values"], dtype=float).reshape(len(self.population), -1)
+        values = np.asarray(state["values"], dtype=float)
+        self.values = values.reshape(len(self.population), -1) if self.population else np.zeros((0, 0))
         self.violations = np.asarray(state["violations"], dtype=float)
 
 

@@ -109,3 +109,13 @@ def test_evolution_and_nsga2_beat_random(problem):
     rand = np.mean(scores["random"])
     for name in ("evolution", "nsga2"):
         assert np.mean(scores[name]) > rand * 1.05, scores
+
+
+def test_state_round_trip_with_empty_population(problem):
+    engine = get_engine("evolution", problem.space, seed=0, population_size=4)
+    archs = engine.ask(3)
+    engine.tell(archs, np.zeros((3, 2)), np.ones(3))  # all infeasible: all rejected
+    assert engine.population == []
+    again = get_engine("evolution", problem.space, seed=5, population_size=4)
+    again.load_state_dict(engine.state_dict())
+    assert [a.key for a in again.ask(3)] == [a.key for a in engine.ask(3)]
