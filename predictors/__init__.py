@@ -22,10 +22,38 @@ from predictors._accuracy import (
     register_predictor,
 )
 from predictors._features import ArchFeaturizer, free_statistics
+from predictors._latency import (
+    FewShotLatencyPredictor,
+    LayerFeaturizer,
+    LayerwiseLatencyPredictor,
+    SyntheticDevice,
+)
 from predictors._metrics import evaluate_predictor, kendall_tau, mae, mape, spearman
+from predictors._proxies import (
+    DEFAULT_PROXIES,
+    Proxy,
+    ProxyCombination,
+    compute_proxies,
+    get_proxy,
+    list_proxies,
+    proxy_matrix,
+    register_proxy,
+)
 from predictors.errors import PredictorError
 
 __all__ = [
+    "DEFAULT_PROXIES",
+    "FewShotLatencyPredictor",
+    "LayerFeaturizer",
+    "LayerwiseLatencyPredictor",
+    "Proxy",
+    "ProxyCombination",
+    "SyntheticDevice",
+    "compute_proxies",
+    "get_proxy",
+    "list_proxies",
+    "proxy_matrix",
+    "register_proxy",
     "AccuracyPredictor",
     "ArchFeaturizer",
     "GBDTPredictor",
