@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from predictors.errors import PredictorError
 from search_spaces.errors import SearchSpaceError
 from supernets.data import DataError
 
@@ -17,4 +18,5 @@ class ConfigError(NasError):
 
 
 # Each package's base error is added here as the package lands.
-USER_ERRORS: tuple[type[BaseException], ...] = (SearchSpaceError, DataError, NasError)
+USER_ERRORS: tuple[type[BaseException], ...] = (SearchSpaceError, DataError, PredictorError,
+                                                NasError)

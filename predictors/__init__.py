@@ -21,6 +21,7 @@ from predictors._accuracy import (
     plot_learning_curve,
     register_predictor,
 )
+from predictors._data import read_arch_table
 from predictors._features import ArchFeaturizer, free_statistics
 from predictors._latency import (
     FewShotLatencyPredictor,
@@ -53,6 +54,7 @@ __all__ = [
     "get_proxy",
     "list_proxies",
     "proxy_matrix",
+    "read_arch_table",
     "register_proxy",
     "AccuracyPredictor",
     "ArchFeaturizer",
