@@ -31,7 +31,7 @@ def read_arch_table(path: str | Path, target: str, space: Any = None,
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PredictorError(f"{path}: not a readable CSV ({exc})") from None
+        raise PredictorError(f"{path}: not a readable CSV ({str(exc).strip()})") from None
     for column in (arch_column, target):
         if column not in frame.columns:
             raise PredictorError(f"{path}: no column {column!r}; columns are {list(frame.columns)}")

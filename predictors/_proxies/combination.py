@@ -134,7 +134,7 @@ class ProxyCombination:
         self.procedure_ = max(self.cv_scores_, key=self.cv_scores_.get)
         self._fit_transform(raw)
         self.weights_ = self._weights_for(self.procedure_, self.transform(raw), y,
-                                          np.random.default_rng([self.seed, -1]))
+                                          np.random.default_rng([self.seed, len(folds)]))
         return self
 
     def predict(self, scores: Any) -> np.ndarray:

