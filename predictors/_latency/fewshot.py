@@ -111,3 +111,20 @@ class FewShotLatencyPredictor:
         archs = list(archs)
         xc = (self._features(archs) - self.x_mean_) / self.x_scale_
         return np.exp(self.intercept_ + xc @ self.coef_)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted map as plain data (the reference models are not included)."""
+        if self.coef_ is None:
+            raise PredictorError("FewShotLatencyPredictor is not fitted")
+        return {"references": list(self.references), "statistics": self.statistics,
+                "coef": self.coef_.tolist(), "intercept": self.intercept_, "alpha": self.alpha_,
+                "x_mean": self.x_mean_.tolist(), "x_scale": self.x_scale_.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; reference names and statistics must match."""
+        if list(state["references"]) != list(self.references) or state["statistics"] != self.statistics:
+            raise PredictorError(f"state is for references {state['references']} (statistics "
+                                 f"{state['statistics']}), not {list(self.references)} ({self.statistics})")
+        self.coef_ = np.asarray(state["coef"], float)
+        self.intercept_, self.alpha_ = float(state["intercept"]), float(state["alpha"])
+        self.x_mean_, self.x_scale_ = np.asarray(state["x_mean"]), np.asarray(state["x_scale"])

@@ -157,3 +157,35 @@ class LayerwiseLatencyPredictor:
         """Predicted end-to-end latency (ms) of each architecture."""
         return np.array([self.predict_layers(self._layers(a)).sum() + self.overhead_ms_
                          for a in archs])
+
+    # state -------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted state as plain data (JSON-able lists)."""
+        if self.coef_ is None and self.net_ is None:
+            raise PredictorError("LayerwiseLatencyPredictor is not fitted")
+        state: dict[str, Any] = {"kind": self.kind, "op_vocab": self.featurizer.op_vocab,
+                                 "overhead_ms": self.overhead_ms_}
+        if self.kind == "linear":
+            state["coef"] = self.coef_.tolist()
+        else:
+            state.update(net={k: v.tolist() for k, v in self.net_.state_dict().items()},
+                         f_mean=self.f_mean_.tolist(), f_std=self.f_std_.tolist(),
+                         log_scale=self.log_scale_)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the model kind must match."""
+        if state["kind"] != self.kind:
+            raise PredictorError(f"state is for a {state['kind']!r} model, this one is {self.kind!r}")
+        self.featurizer = LayerFeaturizer(state["op_vocab"])
+        self.overhead_ms_ = float(state["overhead_ms"])
+        if self.kind == "linear":
+            self.coef_ = np.asarray(state["coef"], float)
+            return
+        self.f_mean_, self.f_std_ = np.asarray(state["f_mean"]), np.asarray(state["f_std"])
+        self.log_scale_ = float(state["log_scale"])
+        dim = len(self.f_mean_)
+        net = nn.Sequential(nn.Linear(dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                            nn.Linear(64, 1)).double()
+        net.load_state_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in state["net"].items()})
+        self.net_ = net

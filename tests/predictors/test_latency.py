@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,9 @@ def test_layerwise_predictor_learns_a_device(kind, ofa_space, ofa_archs):
     truth = device.predict(archs[80:])
     assert mape(truth, pred) < 10.0
     assert kendall_tau(truth, pred) > 0.6
+    restored = LayerwiseLatencyPredictor(ofa_space, kind=kind)
+    restored.load_state_dict(json.loads(json.dumps(model.state_dict())))
+    np.testing.assert_allclose(restored.predict(archs[80:90]), pred[:10], rtol=1e-9)
 
 
 def test_layerwise_fit_layers_from_table_rows(ofa_space, ofa_archs):
@@ -61,6 +66,9 @@ def test_few_shot_error_decreases_with_more_samples(ofa_space, ofa_archs, device
                 pred = model.predict(test)
                 err[k].append(mape(truth, pred))
                 tau[k].append(kendall_tau(truth, pred))
+    restored = FewShotLatencyPredictor(refs, ofa_space)
+    restored.load_state_dict(json.loads(json.dumps(model.state_dict())))
+    np.testing.assert_allclose(restored.predict(test[:5]), pred[:5], rtol=1e-12)
     assert np.mean(err[20]) < np.mean(err[5])
     assert np.mean(tau[20]) > np.mean(tau[5])
     assert np.mean(tau[20]) > 0.85
