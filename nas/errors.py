@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from hardware.errors import HardwareError
 from predictors.errors import PredictorError
 from search_spaces.errors import SearchSpaceError
 from supernets.data import DataError
+from supernets.errors import SupernetError
 
 __all__ = ["NasError", "ConfigError", "USER_ERRORS"]
 
@@ -18,5 +20,11 @@ class ConfigError(NasError):
 
 
 # Each package's base error is added here as the package lands.
-USER_ERRORS: tuple[type[BaseException], ...] = (SearchSpaceError, DataError, PredictorError,
-                                                NasError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    SearchSpaceError,
+    DataError,
+    HardwareError,
+    SupernetError,
+    PredictorError,
+    NasError,
+)
