@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -101,8 +100,8 @@ class _Batch:
         decisions = [getattr(a, "_decisions", None) or dict(a) for a in archs]
         self.n = len(decisions)
         self.lengths = np.fromiter(map(len, decisions), np.int64, self.n)
-        path_ids = np.fromiter(map(paths.__getitem__, chain.from_iterable(decisions)), np.int64)
-        value_ids = np.fromiter(map(values.__getitem__, chain.from_iterable(
+        path_ids = np.fromiter(map(paths.__getitem__, itertools.chain.from_iterable(decisions)), np.int64)
+        value_ids = np.fromiter(map(values.__getitem__, itertools.chain.from_iterable(
             d.values() for d in decisions)), np.int64)
         self.paths, self.values = paths, values
         self.matrix = np.full((self.n, len(paths)), -1, dtype=np.int64)  # value id or -1
