@@ -16,7 +16,13 @@ from nas.errors import USER_ERRORS
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = ("nas.cli.spaces", "nas.cli.supernet")
+_COMMANDS = (
+    "nas.cli.spaces",
+    "nas.cli.search",
+    "nas.cli.lut",
+    "nas.cli.supernet",
+    "nas.cli.predict",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
