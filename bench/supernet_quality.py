@@ -57,12 +57,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode (tiny budgets)")
     parser.add_argument("--subnets", type=int, default=30)
-    parser.add_argument("--phase-epochs", type=int, default=2, help="epochs per shrinking phase")
-    parser.add_argument("--standalone-epochs", type=int, default=8,
+    parser.add_argument("--full-epochs", type=int, default=6, help="epochs of the full phase")
+    parser.add_argument("--phase-epochs", type=int, default=2, help="epochs per elastic phase")
+    parser.add_argument("--standalone-epochs", type=int, default=12,
                         help="epochs per standalone subnet (default: the supernet's total)")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[12, 16])
-    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lr", type=float, default=0.1, help="full-phase learning rate")
+    parser.add_argument("--elastic-lr", type=float, default=0.005, help="elastic-phase learning rate")
+    parser.add_argument("--standalone-lr", type=float, default=0.05)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -74,7 +77,8 @@ def main() -> None:
     options = {"width_mult": args.width, "resolutions": list(args.resolutions),
                "input_shape": list(data.input_shape)}
     space = get_space("mobilenetv3_ofa", **options)
-    phases = progressive_shrinking(args.phase_epochs, lr=args.lr, n_random=2)
+    phases = progressive_shrinking(args.phase_epochs, lr=args.lr, n_random=2,
+                                   full_epochs=args.full_epochs, elastic_lr=args.elastic_lr)
     if args.quick:
         phases = tuple(dataclasses.replace(p, steps=3) for p in phases)
     config = OFATrainConfig(space="mobilenetv3_ofa", space_options=options, phases=phases,
@@ -99,7 +103,7 @@ def main() -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(args.seed + i)
             module = space.build(arch, data.num_classes, data.input_shape)
-        train_standalone(module, data, args.standalone_epochs, args.lr, 64, args.seed)
+        train_standalone(module, data, args.standalone_epochs, args.standalone_lr, 64, args.seed)
         alone = accuracy(module, heldout)
         inherited.append(inh)
         standalone.append(alone)
@@ -110,7 +114,7 @@ def main() -> None:
     tau = kendalltau(inherited, standalone).statistic
     rho = spearmanr(inherited, standalone).statistic
     gap = 100 * (np.mean(standalone) - np.mean(inherited))
-    print(f"supernet: {result.steps} steps ({len(config.phases)} phases x {args.phase_epochs} epochs, "
+    print(f"supernet: {result.steps} steps (full {args.full_epochs} + 3 x {args.phase_epochs} epochs, "
           f"width {args.width}, resolutions {args.resolutions}) "
           f"in {t_super:.0f} s; {len(archs)} subnets evaluated and trained standalone "
           f"({args.standalone_epochs} epochs each) in {t_alone:.0f} s")

@@ -22,6 +22,7 @@ _COMMANDS = (
     "nas.cli.lut",
     "nas.cli.supernet",
     "nas.cli.predict",
+    "nas.cli.run",
 )
 
 

@@ -63,14 +63,27 @@ class PhaseConfig:
             raise SupernetError(f"phase {self.name!r}: lr must be > 0, got {self.lr}")
 
 
-def progressive_shrinking(epochs: int = 1, lr: float = 0.05, n_random: int = 2) -> tuple[PhaseConfig, ...]:
+def progressive_shrinking(epochs: int = 1, lr: float = 0.05, n_random: int = 2,
+                          full_epochs: int | None = None,
+                          elastic_lr: float | None = None) -> tuple[PhaseConfig, ...]:
     """The Once-for-All schedule: full network, then elastic kernel, depth, width
-    (resolution elastic from the kernel phase on)."""
+    (resolution elastic from the kernel phase on).
+
+    Args:
+        epochs: epochs of each elastic phase (and of the full phase unless ``full_epochs``).
+        lr: learning rate of the full phase (and of the others unless ``elastic_lr``).
+        n_random: random subnets per step in the elastic phases.
+        full_epochs: epochs of the full-network phase.
+        elastic_lr: learning rate of the elastic phases; as in OFA, it should be much
+            smaller than the full phase's (the sandwich sums several subnets' gradients).
+    """
+    full = epochs if full_epochs is None else full_epochs
+    low = lr if elastic_lr is None else elastic_lr
     return (
-        PhaseConfig("full", (), epochs, lr=lr, n_random=n_random),
-        PhaseConfig("kernel", ("resolution", "kernel"), epochs, lr=lr, n_random=n_random),
-        PhaseConfig("depth", ("resolution", "kernel", "depth"), epochs, lr=lr, n_random=n_random),
-        PhaseConfig("width", ("resolution", "kernel", "depth", "width"), epochs, lr=lr,
+        PhaseConfig("full", (), full, lr=lr, n_random=n_random),
+        PhaseConfig("kernel", ("resolution", "kernel"), epochs, lr=low, n_random=n_random),
+        PhaseConfig("depth", ("resolution", "kernel", "depth"), epochs, lr=low, n_random=n_random),
+        PhaseConfig("width", ("resolution", "kernel", "depth", "width"), epochs, lr=low,
                     n_random=n_random),
     )
 

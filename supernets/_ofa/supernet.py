@@ -289,6 +289,8 @@ class OFASupernet(nn.Module):
         active subnet on ``batches`` (tensors or (x, y) pairs); leaves eval mode."""
         norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         for op in self.dynamic_ops():
+            if not op.is_full(op.spec):
+                op.template(op.spec)  # built now, so its batch norms get momentum None too
             norms += [m for t in op.templates() for m in t.modules()
                       if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         saved = [m.momentum for m in norms]

@@ -193,21 +193,32 @@ def test_elastic_resolution_resizes_input() -> None:
     assert seen == [(16, 16)]
 
 
-def test_recalibrate_bn_is_the_exact_average() -> None:
-    net = OFASupernet.from_space(resnet_like(), 10, (1, 8, 8))
-    arch = net.sample(np.random.default_rng(5))
-    batches = [torch.randn(16, 1, 8, 8) for _ in range(3)]
-    net.set_active(arch)
-    net.recalibrate_bn(batches)
-    assert not net.training
-    module = net.extract(arch)
-    stem_bn = module[0][1]
-    conv = module[0][0]
-    with torch.no_grad():
-        outs = torch.cat([conv(b) for b in batches])
-    per_batch = torch.stack([conv(b).mean(dim=(0, 2, 3)) for b in batches]).mean(0)
-    assert torch.allclose(stem_bn.running_mean, per_batch.detach(), atol=1e-5)
-    assert outs.shape[1] == stem_bn.running_mean.shape[0]
+@pytest.mark.parametrize("space_fn", [resnet_like, small_mbv3])
+def test_recalibrate_bn_is_the_exact_average(space_fn) -> None:
+    net = OFASupernet.from_space(space_fn(), 10, (1, 8, 8))
+    scramble(net)
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randn(16, 1, 8, 8, generator=gen) for _ in range(3)]
+    for seed in (5, 6):  # fresh subnets: their layers were never run before
+        arch = net.sample(np.random.default_rng(seed))
+        net.set_active(arch)
+        net.recalibrate_bn(batches)
+        assert not net.training
+        inherited = net.extract(arch)
+        reference = net.extract(arch)  # same weights; statistics re-estimated the plain way
+        norms = [m for m in reference.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        reference.train()
+        with torch.no_grad():
+            for b in batches:
+                reference(b)
+        ours = [m for m in inherited.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert len(ours) == len(norms) > 3
+        for a, b in zip(ours, norms):
+            assert torch.allclose(a.running_mean, b.running_mean, atol=1e-5)
+            assert torch.allclose(a.running_var, b.running_var, atol=1e-4)
 
 
 def test_non_elastic_decisions_are_refused() -> None:

@@ -1,0 +1,119 @@
+"""The run's report: front.csv, history.csv, front.png and report.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from nas.config import to_dict
+from nas.search import non_dominated_sort
+
+__all__ = ["write_report"]
+
+
+def _histories(chosen: list[dict[str, Any]]) -> pd.DataFrame:
+    frames = []
+    for item in chosen:
+        frame = pd.read_csv(item["history"])
+        frame.insert(0, "budget_ms", item["budget_ms"])
+        frame.insert(0, "device", item["device"])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _front(history: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy/latency front per device over every evaluated architecture."""
+    fronts = []
+    for device, group in history.groupby("device", sort=False):
+        group = group.drop_duplicates("arch_key")
+        points = np.stack([-group["accuracy"].to_numpy(float), group["latency_ms"].to_numpy(float)], 1)
+        ranks = non_dominated_sort(points)
+        fronts.append(group[np.asarray(ranks) == 0].sort_values("latency_ms"))
+    return pd.concat(fronts, ignore_index=True)[["device", "arch_key", "accuracy", "latency_ms", "arch"]]
+
+
+def write_report(ctx: Any, chosen: list[dict[str, Any]], baseline: dict[str, Any],
+                 quality: dict[str, float]) -> None:
+    run_dir: Path = ctx.run_dir
+    history = _histories(chosen)
+    history.to_csv(run_dir / "history.csv", index=False)
+    front = _front(history)
+    front.to_csv(run_dir / "front.csv", index=False)
+    random_frame = pd.read_csv(baseline["path"]) if baseline.get("n") else None
+    _plot(run_dir / "front.png", history, front, chosen, random_frame, ctx)
+    _markdown(run_dir / "report.md", ctx, chosen, baseline, quality, front)
+
+
+def _plot(path: Path, history, front, chosen, random_frame, ctx) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    devices = list(dict.fromkeys(history["device"]))
+    fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 4.5), dpi=120, squeeze=False)
+    for ax, device in zip(axes[0], devices):
+        h = history[history["device"] == device]
+        ax.scatter(h["latency_ms"], h["accuracy"], s=6, c="0.7", label="evaluated (predicted accuracy)")
+        f = front[front["device"] == device]
+        ax.plot(f["latency_ms"], f["accuracy"], "o-", c="tab:blue", ms=3, drawstyle="steps-post",
+                label="Pareto front")
+        if random_frame is not None and f"latency_ms_{device}" in random_frame:
+            ax.scatter(random_frame[f"latency_ms_{device}"], random_frame["test_accuracy"], s=14,
+                       marker="^", c="tab:orange", label="random subnets (test accuracy)")
+        for item in (c for c in chosen if c["device"] == device):
+            ax.axvline(item["budget_ms"], ls="--", c="tab:red", lw=1)
+            ax.scatter([item["table_latency_ms"]], [item["test_accuracy"]], s=60, marker="*",
+                       c="tab:red", zorder=5)
+            ax.annotate(f"<= {item['budget_ms']:g} ms", (item["budget_ms"], ax.get_ylim()[0]),
+                        rotation=90, va="bottom", ha="right", fontsize=7, color="tab:red")
+        ax.scatter([], [], s=60, marker="*", c="tab:red", label="chosen subnet (test accuracy)")
+        ax.set_xlabel(f"latency on {device} (ms, table)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{ctx.cfg.name}: {ctx.space.name} on {device}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _markdown(path: Path, ctx, chosen, baseline, quality, front) -> None:
+    cfg = ctx.cfg
+    lines = [f"# {cfg.name}", "",
+             f"Space `{ctx.space.name}` ({ctx.space.size():.3g} architectures), data `{ctx.data.name}` "
+             f"(input {ctx.shape}), devices: " + ", ".join(f"`{d.name}` ({d.kind} {d.options})" for d in cfg.devices),
+             ""]
+    if quality:
+        lines += ["## Predictor", "",
+                  f"`{cfg.predictor.name}` fitted on {cfg.predictor.train_archs} supernet-evaluated subnets; "
+                  "on held-out subnets: " + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()), ""]
+    mean_random = baseline.get("mean_test_accuracy")
+    lines += ["## Chosen subnets", "",
+              "| device | budget (ms) | test acc. | vs random avg | predicted acc. | latency table (ms) "
+              "| latency measured (ms) | MFLOPs | params | files |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in chosen:
+        delta = f"{100 * (c['test_accuracy'] - mean_random):+.1f} pts" if mean_random is not None else "n/a"
+        measured = f"{c['measured_latency_ms']:.3f}" if c.get("measured_latency_ms") is not None else "n/a"
+        files = ", ".join(f"[{k}]({Path(v['path']).relative_to(ctx.run_dir)})" for k, v in c["files"].items())
+        lines.append(f"| {c['device']} | {c['budget_ms']:g} | {c['test_accuracy']:.3f} | {delta} | "
+                     f"{c['predicted_accuracy']:.3f} | {c['table_latency_ms']:.3f} | {measured} | "
+                     f"{c['flops'] / 1e6:.2f} | {c['params']:,} | {files} |")
+    if mean_random is not None:
+        lines += ["", f"Random-architecture baseline: {baseline['n']} random subnets, mean test accuracy "
+                  f"{mean_random:.3f} (supernet weights, BN recalibrated), see `random_baseline.csv`."]
+    lines += ["", "Accuracies of chosen subnets are test accuracies with weights inherited from the "
+              "supernet (batch-norm recalibrated); predicted accuracy is the predictor's estimate of "
+              "validation accuracy used during search.", "",
+              "## Files", "", "- `front.csv`, `history.csv`, `front.png`: every evaluated architecture and the "
+              "accuracy/latency front per device", "- `subnets/<device>-<budget>/`: `model.pt` (state_dict + "
+              "arch), `model.torchscript.pt`, `model.onnx`, `summary.json`", "- `study.db`: the Optuna study "
+              "(open with `optuna-dashboard sqlite:///study.db`)", "- `run.log`: one line per stage", "",
+              f"Front size per device: " + ", ".join(f"{d}: {n}" for d, n in front.groupby('device').size().items()),
+              "", "## Config", "", "```yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip(), "```", ""]
+    path.write_text("\n".join(lines))
