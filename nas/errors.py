@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from search_spaces.errors import SearchSpaceError
 from supernets.data import DataError
+from supernets.errors import SupernetError
 
 __all__ = ["NasError", "ConfigError", "USER_ERRORS"]
 
@@ -17,4 +18,4 @@ class ConfigError(NasError):
 
 
 # Each package's base error is added here as the package lands.
-USER_ERRORS: tuple[type[BaseException], ...] = (SearchSpaceError, DataError, NasError)
+USER_ERRORS: tuple[type[BaseException], ...] = (SearchSpaceError, DataError, SupernetError, NasError)

@@ -16,7 +16,7 @@ from nas.errors import USER_ERRORS
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = ("nas.cli.spaces",)
+_COMMANDS = ("nas.cli.spaces", "nas.cli.darts")
 
 
 def build_parser() -> argparse.ArgumentParser:

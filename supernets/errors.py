@@ -1,0 +1,9 @@
+"""Exceptions of the supernets package."""
+
+from __future__ import annotations
+
+__all__ = ["SupernetError"]
+
+
+class SupernetError(ValueError):
+    """Base class of errors raised by supernets."""
