@@ -37,6 +37,8 @@ from supernets.errors import SupernetError
 __all__ = ["DartsResult", "search_darts", "table_latency"]
 
 FORMAT = "darts-run/1"
+DERIVE_ONLY = ("derive", "tune_steps", "eval_batches")
+"""Settings that only affect derivation: a finished search may be re-derived with others."""
 
 
 @dataclass
@@ -284,9 +286,12 @@ def search_darts(space: SearchSpace, config: DartsConfig, data, run_dir: str | P
     if resume and ckpt.is_file() and ckpt_meta.is_file():
         saved = json.loads(ckpt_meta.read_text())
         for key in ("format", "space", "fingerprint", "config", "latency_weight", "data"):
-            if saved.get(key) != meta[key]:
+            mine, theirs = meta[key], saved.get(key)
+            if key == "config" and isinstance(theirs, dict):
+                mine, theirs = ({k: v for k, v in c.items() if k not in DERIVE_ONLY} for c in (mine, theirs))
+            if theirs != mine:
                 raise SupernetError(
-                    f"{run_dir}: checkpoint has a different {key!r} ({saved.get(key)!r} vs {meta[key]!r}); "
+                    f"{run_dir}: checkpoint has a different {key!r} ({theirs!r} vs {mine!r}); "
                     "use another run directory or resume=False"
                 )
         search.load_state_dict(torch.load(ckpt, weights_only=True))
@@ -316,17 +321,22 @@ def search_darts(space: SearchSpace, config: DartsConfig, data, run_dir: str | P
     latency = None
     if latency_table is not None:
         latency = table_latency(space, arch, latency_table, data.input_shape, data.num_classes)
-    _write_json(run_dir / "derived.json", {"method": config.derive, "arch": arch.to_dict(), "key": arch.key,
+    _write_json(run_dir / "derived.json", {"method": config.derive, "settings": _derive_settings(config),
+                                           "arch": arch.to_dict(), "key": arch.key,
                                            "table_latency_ms": latency, "space": space.name,
                                            "fingerprint": space.fingerprint})
     return DartsResult(arch, search.net, metrics, history, run_dir, latency)
+
+
+def _derive_settings(config: DartsConfig) -> dict[str, Any]:
+    return {k: getattr(config, k) for k in DERIVE_ONLY}
 
 
 def _derive(search: _Search, config: DartsConfig, space: SearchSpace, run_dir: Path) -> Architecture:
     done = run_dir / "derived.json"
     if done.is_file():  # a finished run: derivation (which may retune weights) is not repeated
         saved = json.loads(done.read_text())
-        if saved.get("method") == config.derive and saved.get("fingerprint") == space.fingerprint:
+        if saved.get("settings") == _derive_settings(config) and saved.get("fingerprint") == space.fingerprint:
             return space.validate(Architecture(saved["arch"]))
     if config.derive == "argmax":
         return search.net.derive("argmax")
