@@ -61,9 +61,10 @@ def _search(space, data, run_dir, epochs, seed, **kw):
                         latency_table=kw.get("latency_table"), latency_weight=kw.get("latency_weight", 0.0))
 
 
-def quality(args, space, data, tmp: Path) -> dict[str, list[float]]:
+def quality(args, space, data, tmp: Path) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     ri: dict[str, list[float]] = {"DARTS (1st order, argmax)": [], "DARTS + perturbation": [],
                                   "PC-DARTS K=4 (argmax)": []}
+    ri_median: dict[str, list[float]] = {name: [] for name in ri}
     for seed in range(args.seeds):
         t0 = time.perf_counter()
 
@@ -73,21 +74,25 @@ def quality(args, space, data, tmp: Path) -> dict[str, list[float]]:
         rng = np.random.default_rng(1000 + seed)
         random_accs = [train(space.sample(rng)) for _ in range(args.random)]
         mean_random = float(np.mean(random_accs))
+        median_random = float(np.median(random_accs))
         plain = _search(space, data, tmp / f"darts{seed}", args.search_epochs, seed)
         perturbed = _search(space, data, tmp / f"darts{seed}", args.search_epochs, seed,
                             derive="perturbation", tune_steps=args.tune_steps, eval_batches=5)
         pc = _search(space, data, tmp / f"pc{seed}", args.search_epochs, seed, partial_channels=4)
         archs = dict(zip(ri, (plain.arch, perturbed.arch, pc.arch), strict=True))
         print(f"seed {seed}: random mean test acc {mean_random:.4f} (sd {np.std(random_accs):.4f}, "
-              f"min {min(random_accs):.4f}, max {max(random_accs):.4f}, n={args.random})")
+              f"median {median_random:.4f}, min {min(random_accs):.4f}, max {max(random_accs):.4f}, "
+              f"n={args.random})")
         for name, arch in archs.items():
             acc = train(arch)
             ri[name].append(100 * (acc - mean_random) / mean_random)
+            ri_median[name].append(100 * (acc - median_random) / median_random)
             ops = ",".join(arch[p].replace("nor_conv_", "c").replace("_connect", "").replace("avg_pool_3x3", "pool")
                            for p in sorted(arch))
-            print(f"  {name:<28} test acc {acc:.4f}  RI {ri[name][-1]:+.2f}%  [{ops}]")
+            print(f"  {name:<28} test acc {acc:.4f}  RI {ri[name][-1]:+.2f}%  "
+                  f"(vs median {ri_median[name][-1]:+.2f}%)  [{ops}]")
         print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return ri
+    return ri, ri_median
 
 
 def latency_sweep(args, space, data, tmp: Path) -> list[tuple[float, float]]:
@@ -129,12 +134,13 @@ def main() -> None:
           f"{args.seeds} seed(s), {args.random} random archs per seed; {args.threads} thread(s)")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        ri = quality(args, space, data, Path(tmp))
+        ri, ri_median = quality(args, space, data, Path(tmp))
         print("relative improvement over the random-architecture average (mean +- sd over seeds):")
         for name, values in ri.items():
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             print(f"  {name:<28} RI {np.mean(values):+.2f}% +- {sd:.2f}  beats random in "
-                  f"{sum(v > 0 for v in values)}/{len(values)} seeds")
+                  f"{sum(v > 0 for v in values)}/{len(values)} seeds; vs the random median "
+                  f"{np.mean(ri_median[name]):+.2f}%")
         print("latency-aware search (measured per-layer CPU table, seed 0):")
         rows = latency_sweep(args, space, data, Path(tmp))
     monotone = all(b[1] <= a[1] for a, b in zip(rows, rows[1:], strict=False))
