@@ -250,7 +250,9 @@ class DartsSupernet(nn.Module):
             seed: order in which perturbation visits the edges.
 
         Returns:
-            A validated :class:`~search_spaces.Architecture` of ``self.space``.
+            A validated :class:`~search_spaces.Architecture` of ``self.space``. After
+            perturbation-based selection the supernet is left discretised to it (and its
+            weights retuned by ``tune``); ``reset_selection()`` restores the relaxation.
         """
         if method not in DERIVE_METHODS:
             raise SupernetError(f"unknown derivation method {method!r}; valid: {', '.join(DERIVE_METHODS)}")
