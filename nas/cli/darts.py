@@ -9,6 +9,7 @@ errors listing the valid ones::
     search: {epochs: 10, order: 1, partial_channels: 1, derive: argmax}   # DartsConfig
     train: {epochs: 10}               # standalone training of the derived architecture
     run_dir: runs/darts
+    threads: 1                        # torch intra-op threads (default: torch's choice)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from nas.errors import ConfigError
@@ -70,6 +72,7 @@ class DartsExperiment:
     search: DartsConfig = field(default_factory=DartsConfig)
     train: TrainSection = field(default_factory=TrainSection)
     run_dir: str = "runs/darts"
+    threads: int | None = None
 
 
 def load_experiment(path: str | Path) -> DartsExperiment:
@@ -97,6 +100,8 @@ def load_experiment(path: str | Path) -> DartsExperiment:
 
 def cmd_search(args) -> int:
     exp = load_experiment(args.config)
+    if exp.threads is not None:
+        torch.set_num_threads(exp.threads)
     run_dir = Path(args.run_dir or exp.run_dir)
     space = get_space(exp.space, **exp.space_options)
     data = load_dataset(exp.data.name, root=exp.data.root, seed=exp.data.seed)

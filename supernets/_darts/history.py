@@ -55,19 +55,23 @@ def plot_alpha_history(history: list[dict[str, Any]] | str | Path, out: str | Pa
     panels = [(cell, edge) for cell, edges in history[-1]["alphas"].items() for edge in edges]
     cols = min(6, len(panels))
     rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False, sharey=True)
+    from matplotlib.ticker import MaxNLocator
+
+    height = 2.4 * rows + 0.6  # room for the legend on top
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, height), squeeze=False, sharey=True)
     for ax, (cell, edge) in zip(axes.flat, panels, strict=False):
         for op in history[-1]["alphas"][cell][edge]:
             ax.plot(epochs, [h["alphas"][cell][edge][op] for h in history], label=op)
         ax.set_title(f"{cell}.{edge}", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 7), fontsize=8)
     fig.supxlabel("epoch", fontsize=9)
     fig.supylabel("softmax op weight", fontsize=9)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
