@@ -1,1 +1,52 @@
-"""hardware package."""
+"""Hardware: devices, a robust profiler and latency lookup tables.
+
+Public API::
+
+    from hardware import get_device, Profiler, LatencyTable, validate
+
+    device = get_device("cpu", threads=1)
+    table = LatencyTable.build(space, device, input_shape=(3, 128, 128), rng=0)
+    table.predict(archs)            # ms, vectorised over architectures
+    validate(table, n=100).plot("lut.png")
+"""
+
+from hardware._device import (
+    CPUDevice,
+    CUDADevice,
+    Device,
+    OnnxRuntimeDevice,
+    Runner,
+    get_device,
+    list_devices,
+    register_device,
+)
+from hardware._enumerate import Enumeration, enumerate_layers, resolve_spec
+from hardware._profiler import Measurement, Profiler, statistic_of
+from hardware._table import LatencyTable, fit_calibration
+from hardware._validate import ValidationReport, compare, validate
+from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
+
+__all__ = [
+    "CPUDevice",
+    "CUDADevice",
+    "Device",
+    "Enumeration",
+    "HardwareError",
+    "LatencyTable",
+    "Measurement",
+    "MissingEntriesError",
+    "OnnxRuntimeDevice",
+    "Profiler",
+    "Runner",
+    "TableMismatchError",
+    "ValidationReport",
+    "compare",
+    "enumerate_layers",
+    "fit_calibration",
+    "get_device",
+    "list_devices",
+    "register_device",
+    "resolve_spec",
+    "statistic_of",
+    "validate",
+]

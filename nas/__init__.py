@@ -1,5 +1,57 @@
 """Hardware-aware NAS: objectives, search engines, storage, CLI and Python API."""
 
-from nas.errors import ConfigError, NasError
+from nas.errors import ConfigError, NasError, ObjectiveError, SearchError, StorageError
+from nas.objectives import (
+    CallableObjective,
+    Flops,
+    MeasuredLatency,
+    Objective,
+    Params,
+    PredictedAccuracy,
+    SupernetAccuracy,
+    TableLatency,
+    TabularObjective,
+    ZeroCostScore,
+)
+from nas.search import (
+    Constraint,
+    Problem,
+    SearchEngine,
+    SearchResult,
+    get_engine,
+    hypervolume,
+    list_engines,
+    load_result,
+    non_dominated_sort,
+    register_engine,
+    run_search,
+)
 
-__all__ = ["ConfigError", "NasError"]
+__all__ = [
+    "CallableObjective",
+    "ConfigError",
+    "Constraint",
+    "Flops",
+    "MeasuredLatency",
+    "NasError",
+    "Objective",
+    "ObjectiveError",
+    "Params",
+    "PredictedAccuracy",
+    "Problem",
+    "SearchEngine",
+    "SearchError",
+    "SearchResult",
+    "StorageError",
+    "SupernetAccuracy",
+    "TableLatency",
+    "TabularObjective",
+    "ZeroCostScore",
+    "get_engine",
+    "hypervolume",
+    "list_engines",
+    "load_result",
+    "non_dominated_sort",
+    "register_engine",
+    "run_search",
+]

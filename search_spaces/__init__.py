@@ -5,7 +5,9 @@ Public API::
     from search_spaces import Grammar, Seq, Repeat, Op, Value, SearchSpace, get_space
 """
 
+from search_spaces import builtin  # noqa: F401  (registers the built-in spaces)
 from search_spaces.architecture import Architecture
+from search_spaces.builtin import from_nb201_string, nb201_canonical, to_nb201_string
 from search_spaces.errors import ArchitectureError, GrammarError, SearchSpaceError, UnknownNameError
 from search_spaces.grammar import (
     Cell,
@@ -25,9 +27,6 @@ from search_spaces.layers import LayerSpec
 from search_spaces.ops import NUM_CLASSES, OpDef, Param, get_op, list_ops, register_op
 from search_spaces.registry import get_space, list_spaces, register_space
 from search_spaces.space import Complexity, SearchSpace, layer_complexity
-
-from search_spaces import builtin  # noqa: E402,F401  (registers the built-in spaces)
-from search_spaces.builtin import from_nb201_string, nb201_canonical, to_nb201_string  # noqa: E402
 
 __all__ = [
     "NUM_CLASSES",

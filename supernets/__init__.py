@@ -1,4 +1,4 @@
-"""supernets package."""
+"""supernets package: one-shot weight-sharing supernets over grammar search spaces."""
 
 from supernets._darts import (
     DartsConfig,
@@ -12,18 +12,34 @@ from supernets._darts import (
     table_latency,
     train_standalone,
 )
+from supernets._ofa.config import OFATrainConfig, PhaseConfig, progressive_shrinking
+from supernets._ofa.dynamic import DynamicOp, KernelTransform, register_dynamic_op
+from supernets._ofa.evaluate import evaluate_subnet
+from supernets._ofa.supernet import OFASupernet
+from supernets._ofa.train import TrainResult, load_supernet, train_supernet
 from supernets.errors import SupernetError
 
 __all__ = [
     "DartsConfig",
     "DartsResult",
     "DartsSupernet",
+    "DynamicOp",
+    "KernelTransform",
     "LatencyLookup",
+    "OFASupernet",
+    "OFATrainConfig",
+    "PhaseConfig",
     "StandaloneResult",
     "SupernetError",
+    "TrainResult",
+    "evaluate_subnet",
     "load_alpha_history",
+    "load_supernet",
     "plot_alpha_history",
+    "progressive_shrinking",
+    "register_dynamic_op",
     "search_darts",
     "table_latency",
     "train_standalone",
+    "train_supernet",
 ]

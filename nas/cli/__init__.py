@@ -16,7 +16,14 @@ from nas.errors import USER_ERRORS
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = ("nas.cli.spaces", "nas.cli.darts")
+_COMMANDS = (
+    "nas.cli.spaces",
+    "nas.cli.search",
+    "nas.cli.lut",
+    "nas.cli.supernet",
+    "nas.cli.predict",
+    "nas.cli.darts",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

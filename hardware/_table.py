@@ -1,0 +1,446 @@
+"""`LatencyTable`: per-layer latencies of a space on a device, with a calibrated sum.
+
+A network's latency is predicted as ``a * sum(layer latencies) + b``. Layers are
+profiled one by one, but a network is not the sum of its layers (caches stay
+warm across layers, the framework has per-call and per-network overheads): on
+a small CPU the plain sum is 0.78-0.93x the measured network. ``a`` and ``b``
+are fitted on a handful of whole networks measured on the device, by least
+squares on *relative* residuals, i.e. minimising
+``sum_i ((a * s_i + b - m_i) / m_i) ** 2`` over calibration networks with layer
+sum ``s_i`` and measured latency ``m_i``. With fewer than three networks, or if
+that fit gives ``a <= 0`` or a non-positive prediction, the model is the ratio
+``a = median(m_i / s_i)``, ``b = 0``. The networks are chosen to span the range
+of layer sums (quantiles of 256 sampled architectures).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from hardware._device import IDENTITY_KEYS, VERSION_KEYS, Device, get_device
+from hardware._enumerate import enumerate_layers
+from hardware._profiler import Measurement, Profiler
+from hardware._vector import VectorIndex, vectorisable
+from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
+from search_spaces import Architecture, LayerSpec, SearchSpace, get_op, get_space
+
+__all__ = ["LatencyTable", "fit_calibration"]
+
+FORMAT = "hwnas-latency-table"
+VERSION = 1
+COLUMNS = ("key", "op", "params", "in_shape", "out_shape", "latency_ms", "min_ms", "p10_ms",
+           "median_ms", "p90_ms", "mean_ms", "n_runs")
+_PARQUET_KEY = b"hwnas.latency_table"
+
+
+def _shape_str(shape: Sequence[int]) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def fit_calibration(layer_sums: Sequence[float], measured: Sequence[float]) -> dict[str, Any]:
+    """Fit ``measured ~ a * layer_sum + b`` (see the module docstring for the model).
+
+    Returns:
+        ``{"model": "linear" | "ratio" | "none", "a", "b", "n_networks",
+        "sum_over_measured"}`` where the last is the mean ratio of the plain sum
+        to the measured latency (the bias the calibration removes).
+    """
+    s = np.asarray(layer_sums, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    if s.size == 0:
+        return {"model": "none", "a": 1.0, "b": 0.0, "n_networks": 0, "sum_over_measured": None}
+    ratio = float(np.median(m / s))
+    result = {"model": "ratio", "a": ratio, "b": 0.0}
+    if s.size >= 3 and np.ptp(s) > 0:
+        design = np.stack([s / m, 1.0 / m], axis=1)
+        (a, b), *_ = np.linalg.lstsq(design, np.ones_like(m), rcond=None)
+        if a > 0 and a * s.min() + b > 0:
+            result = {"model": "linear", "a": float(a), "b": float(b)}
+    return {**result, "n_networks": int(s.size), "sum_over_measured": float(np.mean(s / m))}
+
+
+class LatencyTable:
+    """Per-layer latencies of a search space on one device at one input shape.
+
+    Build with :meth:`build` (profiles every unique layer the space can produce),
+    or :meth:`load` a saved one. ``predict`` is vectorised over architectures.
+
+    Args:
+        entries: one row per layer, with at least ``key`` and ``latency_ms``.
+        metadata: space, device fingerprint, input shape, calibration... (see :meth:`build`).
+        space: the search space (optional: resolved from the registry on first use).
+    """
+
+    def __init__(self, entries: pd.DataFrame, metadata: Mapping[str, Any],
+                 space: SearchSpace | None = None) -> None:
+        for column in ("key", "latency_ms"):
+            if column not in entries.columns:
+                raise HardwareError(f"latency table entries need a {column!r} column; got {list(entries.columns)}")
+        self.entries = entries.reset_index(drop=True)
+        self.metadata: dict[str, Any] = json.loads(json.dumps(metadata))
+        self._latency = dict(zip(self.entries["key"], self.entries["latency_ms"].astype(float), strict=True))
+        self._space = space
+        self._index: VectorIndex | None = None
+        self._slow: dict[str, float] = {}
+        if space is not None:
+            self._check_space(space)
+
+    def __len__(self) -> int:
+        return len(self._latency)
+
+    def __repr__(self) -> str:
+        return (f"LatencyTable(space={self.space_name!r}, device={self.device_fingerprint.get('kind')!r}, "
+                f"input_shape={self.input_shape}, layers={len(self)})")
+
+    # metadata ----------------------------------------------------------------------
+    @property
+    def space_name(self) -> str:
+        return self.metadata["space"]["name"]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.metadata["input_shape"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.metadata["num_classes"])
+
+    @property
+    def statistic(self) -> str:
+        return self.metadata.get("statistic", "p10")
+
+    @property
+    def device_fingerprint(self) -> dict[str, Any]:
+        return self.metadata["device"]
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        return self.metadata.get("calibration") or fit_calibration([], [])
+
+    @property
+    def space(self) -> SearchSpace:
+        """The search space (re-created from the registry by name and options if not given)."""
+        if self._space is None:
+            meta = self.metadata["space"]
+            try:
+                space = get_space(meta["name"], **meta.get("options", {}))
+            except ValueError as exc:
+                raise HardwareError(
+                    f"cannot re-create space {meta['name']!r} of this table ({exc}); "
+                    "pass space= to LatencyTable.load"
+                ) from None
+            self._check_space(space, hint="; it was re-created from the registry with the stored "
+                              "options: pass the table's space with LatencyTable.load(path, space=...)")
+            self._space = space
+        return self._space
+
+    def _check_space(self, space: SearchSpace, hint: str = "; rebuild the table with `nas lut build`") -> None:
+        meta = self.metadata["space"]
+        if space.name != meta["name"] or space.fingerprint != meta["fingerprint"]:
+            raise TableMismatchError(
+                f"latency table was built for space {meta['name']!r} (grammar {meta['fingerprint']}, "
+                f"options {meta.get('options', {})}), not for space {space.name!r} "
+                f"(grammar {space.fingerprint}){hint}"
+            )
+
+    def check_device(self, device: Device) -> None:
+        """Refuse a device whose fingerprint differs in kind, processor, threads, dtype or batch size."""
+        mine, theirs = self.device_fingerprint, device.fingerprint()
+        diff = [k for k in IDENTITY_KEYS if mine.get(k) != theirs.get(k)]
+        if diff:
+            details = ", ".join(f"{k}: table {mine.get(k)!r} vs device {theirs.get(k)!r}" for k in diff)
+            raise TableMismatchError(f"latency table was measured on another device ({details})")
+        versions = [k for k in VERSION_KEYS if mine.get(k) != theirs.get(k)]
+        if versions:
+            import warnings
+
+            warnings.warn(
+                "latency table was measured with other library versions: "
+                + ", ".join(f"{k} {mine.get(k)} vs {theirs.get(k)}" for k in versions),
+                stacklevel=2,
+            )
+
+    def device(self) -> Device:
+        """Re-create the table's device on this machine (refused if the fingerprint differs)."""
+        fp = self.device_fingerprint
+        device = get_device(fp["kind"], **self.metadata.get("device_options", {}))
+        self.check_device(device)
+        return device
+
+    # lookup and prediction ------------------------------------------------------------
+    def lookup(self, spec: LayerSpec) -> float:
+        """Latency (ms, the table's statistic) of one layer.
+
+        Raises:
+            MissingEntriesError: naming the ``LayerSpec`` key when the table lacks it.
+        """
+        try:
+            return self._latency[spec.key]
+        except KeyError:
+            raise MissingEntriesError([spec.key], self._context()) from None
+
+    def missing(self, specs: Sequence[LayerSpec]) -> list[str]:
+        """Keys of the given layers that the table lacks."""
+        return sorted({s.key for s in specs if s.key not in self._latency})
+
+    def _context(self) -> str:
+        return (f"the table has {len(self)} layers of space {self.space_name!r} at input shape "
+                f"{self.input_shape} ({self.metadata['space'].get('enumeration', {}).get('method', '?')} "
+                "enumeration); rebuild it for this space and input shape")
+
+    def _nan_lookup(self, spec: LayerSpec) -> float:
+        return self._latency.get(spec.key, float("nan"))
+
+    def predict_raw(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Uncalibrated sums of layer latencies (ms), one per architecture."""
+        archs = list(archs)
+        if not archs:
+            return np.zeros(0)
+        space = self.space
+        if self._index is None and vectorisable(space):
+            self._index = VectorIndex(space, self.input_shape, self.num_classes, self._nan_lookup)
+        if self._index is not None:
+            sums, bad = self._index.sums(archs)
+            slow = np.flatnonzero(bad | np.isnan(sums))
+        else:
+            sums, slow = np.zeros(len(archs)), np.arange(len(archs))
+        missing: set[str] = set()
+        for i in slow.tolist():
+            sums[i] = self._sum_one(archs[i], missing)
+        if missing:
+            raise MissingEntriesError(sorted(missing), self._context())
+        return sums
+
+    def _sum_one(self, arch: Architecture, missing: set[str]) -> float:
+        """Per-architecture sum through ``space.layers`` (validates; memoised by key)."""
+        arch = arch if isinstance(arch, Architecture) else Architecture(arch)
+        if arch.key in self._slow:
+            return self._slow[arch.key]
+        total, lacking = 0.0, False
+        for spec in self.space.layers(arch, self.input_shape, self.num_classes):
+            if spec.key in self._latency:
+                total += self._latency[spec.key]
+            else:
+                missing.add(spec.key)
+                lacking = True
+        if not lacking:
+            self._slow[arch.key] = total
+        return total
+
+    def predict(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Calibrated latency (ms) of each architecture: ``a * layer_sum + b``."""
+        cal = self.calibration
+        return cal["a"] * self.predict_raw(archs) + cal["b"]
+
+    def predict_one(self, arch: Architecture) -> float:
+        """Calibrated latency (ms) of one architecture."""
+        return float(self.predict([arch])[0])
+
+    # building ---------------------------------------------------------------------------
+    @classmethod
+    def build(cls, space: SearchSpace, device: Device, input_shape: Sequence[int] | None = None,
+              num_classes: int | None = None, profiler: Profiler | None = None,
+              calibration_archs: Sequence[Architecture] | None = None, n_calibration: int = 8,
+              rng: np.random.Generator | int | None = None, enumeration: str = "auto",
+              n_samples: int = 2000, chunk_size: int = 32, progress: bool | None = None,
+              space_options: Mapping[str, Any] | None = None) -> LatencyTable:
+        """Profile every unique layer of ``space`` on ``device``, then calibrate.
+
+        Args:
+            space: the search space.
+            device: where to measure.
+            input_shape: network input without batch (default ``space.input_shape``).
+            num_classes: default ``space.num_classes``.
+            profiler: default ``Profiler()`` (p10 statistic).
+            calibration_archs: whole networks to measure for the calibration; default
+                ``n_calibration`` archs spanning the range of layer sums.
+            n_calibration: how many when ``calibration_archs`` is None (0: no calibration).
+            rng: generator or seed (sampling calibration archs and, for recursive
+                grammars, the architectures whose layers are enumerated).
+            enumeration: 'auto', 'grammar' or 'sampled' (see :func:`enumerate_layers`).
+            n_samples: architectures sampled when enumerating by sampling.
+            chunk_size: layers timed round-robin together.
+            progress: show a progress bar (default: when attached to a terminal).
+            space_options: factory options of a registered space, stored so the table
+                can re-create the space on load.
+        """
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        shape = tuple(input_shape) if input_shape is not None else space.input_shape
+        classes = int(num_classes or space.num_classes)
+        profiler = profiler or Profiler()
+        found = enumerate_layers(space, shape, classes, enumeration, n_samples, gen)
+        rows = []
+        bar = tqdm(total=len(found.specs), desc="profiling layers", unit="layer",
+                   disable=None if progress is None else not progress)
+        for start in range(0, len(found.specs), chunk_size):
+            chunk = found.specs[start:start + chunk_size]
+            modules = [_build_layer(spec) for spec in chunk]
+            measured = profiler.measure_many(modules, [s.in_shape for s in chunk], device)
+            rows.extend(_row(spec, m) for spec, m in zip(chunk, measured, strict=True))
+            bar.update(len(chunk))
+        bar.close()
+        metadata = {
+            "format": FORMAT,
+            "version": VERSION,
+            "space": {"name": space.name, "fingerprint": space.fingerprint,
+                      "options": dict(space_options or {}),
+                      "enumeration": {"method": found.method, "n_samples": found.n_samples}},
+            "device": device.fingerprint(),
+            "device_options": device.options(),
+            "input_shape": list(shape),
+            "num_classes": classes,
+            "dtype": device.dtype,
+            "batch_size": device.batch_size,
+            "statistic": profiler.statistic,
+            "profiler": profiler.settings(),
+            "noise_floor_ms": profiler.noise_floor(device),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "calibration": fit_calibration([], []),
+        }
+        table = cls(pd.DataFrame(rows, columns=list(COLUMNS)), metadata, space)
+        if calibration_archs is None and n_calibration > 0:
+            calibration_archs = table.spanning_archs(n_calibration, gen)
+        if calibration_archs:
+            table.calibrate(calibration_archs, device, profiler)
+        return table
+
+    def spanning_archs(self, n: int, rng: np.random.Generator | int | None = None,
+                       pool: int = 256) -> list[Architecture]:
+        """``n`` architectures at evenly spaced quantiles of the layer sum of ``pool`` samples."""
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        candidates = [self.space.sample(gen) for _ in range(max(pool, n))]
+        order = np.argsort(self.predict_raw(candidates))
+        picks = order[np.unique(np.linspace(0, len(order) - 1, n).round().astype(int))]
+        return [candidates[i] for i in picks]
+
+    def calibrate(self, archs: Sequence[Architecture], device: Device,
+                  profiler: Profiler | None = None) -> dict[str, Any]:
+        """Measure whole networks (interleaved) and fit the correction; returns it."""
+        profiler = profiler or Profiler(statistic=self.statistic)
+        archs = [self.space.validate(a) for a in archs]
+        sums = self.predict_raw(archs)
+        modules = [self.space.build(a, self.num_classes, self.input_shape) for a in archs]
+        measured = [m.value_ms for m in profiler.measure_many(modules, self.input_shape, device)]
+        cal = fit_calibration(sums, measured)
+        cal["archs"] = [a.to_dict() for a in archs]
+        cal["sum_ms"] = [float(s) for s in sums]
+        cal["measured_ms"] = [float(m) for m in measured]
+        self.metadata["calibration"] = cal
+        return cal
+
+    # persistence ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``.csv`` (with a ``<file>.meta.json`` sidecar) or ``.parquet`` (metadata embedded)."""
+        path = Path(path)
+        kind = _kind(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "csv":
+            self.entries.to_csv(path, index=False)
+            _sidecar(path).write_text(json.dumps(self.metadata, indent=2, sort_keys=True))
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(self.entries, preserve_index=False)
+            meta = dict(arrow.schema.metadata or {})
+            meta[_PARQUET_KEY] = json.dumps(self.metadata, sort_keys=True).encode()
+            pq.write_table(arrow.replace_schema_metadata(meta), path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, space: SearchSpace | None = None, device: Device | None = None,
+             input_shape: Sequence[int] | None = None) -> LatencyTable:
+        """Read a saved table; refuse it for another space, device or input shape.
+
+        Raises:
+            TableMismatchError: the table was built for something else (the message
+                says what differs).
+            HardwareError: the file is not a latency table (names the missing part).
+        """
+        path = Path(path)
+        kind = _kind(path)
+        if not path.is_file():
+            raise HardwareError(f"latency table {str(path)!r} does not exist")
+        if kind == "csv":
+            sidecar = _sidecar(path)
+            if not sidecar.is_file():
+                raise HardwareError(f"latency table {str(path)!r} has no metadata file {str(sidecar)!r}")
+            metadata = json.loads(sidecar.read_text())
+            entries = pd.read_csv(path, dtype={"params": str, "in_shape": str, "out_shape": str})
+        else:
+            import pyarrow.parquet as pq
+
+            arrow = pq.read_table(path)
+            raw = (arrow.schema.metadata or {}).get(_PARQUET_KEY)
+            if raw is None:
+                raise HardwareError(f"parquet file {str(path)!r} carries no latency-table metadata")
+            metadata = json.loads(raw)
+            entries = arrow.to_pandas()
+        if metadata.get("format") != FORMAT:
+            raise HardwareError(f"{str(path)!r} is not a latency table (format {metadata.get('format')!r})")
+        absent = [c for c in COLUMNS if c not in entries.columns]
+        if absent:
+            raise HardwareError(f"latency table {str(path)!r} lacks column(s) {absent}")
+        table = cls(entries, metadata, space)
+        if input_shape is not None and tuple(input_shape) != table.input_shape:
+            raise TableMismatchError(
+                f"latency table {str(path)!r} was built for input shape {table.input_shape}, "
+                f"not {tuple(input_shape)}"
+            )
+        if device is not None:
+            table.check_device(device)
+        return table
+
+    def summary(self) -> str:
+        """A few lines for ``nas lut show``."""
+        meta, fp, cal = self.metadata, self.device_fingerprint, self.calibration
+        lines = [
+            f"space        {self.space_name} (grammar {meta['space']['fingerprint']}, options "
+            f"{meta['space'].get('options', {})}, {meta['space']['enumeration']['method']} enumeration)",
+            f"device       {fp['kind']} threads={fp.get('threads')} dtype={fp['dtype']} "
+            f"batch={fp['batch_size']} on {fp['processor']} ({fp['cores']} cores), torch {fp['torch']}",
+            f"input        {self.input_shape}, {self.num_classes} classes; statistic {self.statistic}; "
+            f"noise floor {meta.get('noise_floor_ms', float('nan')):.4f} ms",
+            f"layers       {len(self)}, total {self.entries['latency_ms'].sum():.3f} ms; created {meta['created']}",
+            f"calibration  {cal['model']}: measured = {cal['a']:.4f} * sum + {cal['b']:.4f} ms "
+            f"({cal['n_networks']} networks; plain sum / measured = "
+            + (f"{cal['sum_over_measured']:.3f})" if cal.get("sum_over_measured") else "n/a)"),
+        ]
+        return "\n".join(lines)
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise HardwareError(f"latency table file must end in .csv or .parquet, got {str(path)!r}")
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".meta.json")
+
+
+def _build_layer(spec: LayerSpec) -> torch.nn.Module:
+    # Weights do not change latency; a fixed seed keeps builds reproducible
+    # without touching the caller's global RNG state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return get_op(spec.op).build(spec.in_shape, spec.param_dict)
+
+
+def _row(spec: LayerSpec, m: Measurement) -> dict[str, Any]:
+    return {"key": spec.key, "op": spec.op, "params": json.dumps(spec.param_dict, sort_keys=True),
+            "in_shape": _shape_str(spec.in_shape), "out_shape": _shape_str(spec.out_shape),
+            "latency_ms": m.value_ms, "min_ms": m.min_ms, "p10_ms": m.p10_ms,
+            "median_ms": m.median_ms, "p90_ms": m.p90_ms, "mean_ms": m.mean_ms, "n_runs": m.n_runs}

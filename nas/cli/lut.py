@@ -1,0 +1,124 @@
+"""``nas lut build | validate | show``: latency lookup tables from the command line."""
+
+from __future__ import annotations
+
+import json
+
+from hardware import LatencyTable, Profiler, get_device, list_devices, validate
+from nas.cli._common import add_space_options, parse_options
+from nas.errors import ConfigError
+from search_spaces import get_space
+
+__all__ = ["register"]
+
+
+def _input_shape(space, resolution: int | None) -> tuple[int, ...]:
+    if resolution is None:
+        return space.input_shape
+    if len(space.input_shape) != 3:
+        raise ConfigError(
+            f"--resolution sets H=W of an image input, but space {space.name!r} takes {space.input_shape}"
+        )
+    if resolution < 1:
+        raise ConfigError(f"--resolution must be >= 1, got {resolution}")
+    return (space.input_shape[0], resolution, resolution)
+
+
+def _device(args):
+    options = {"batch_size": args.batch_size}
+    if args.device in ("cpu", "onnxruntime"):
+        options["threads"] = args.threads
+    if args.clock != "wall":
+        options["clock"] = args.clock
+    return get_device(args.device, **options)
+
+
+def cmd_build(args) -> int:
+    if not args.output.lower().endswith((".csv", ".parquet")):
+        raise ConfigError(f"-o/--output must end in .csv or .parquet, got {args.output!r}")
+    options = parse_options(args.option)
+    space = get_space(args.space, **options)
+    shape = _input_shape(space, args.resolution)
+    device = _device(args)
+    runs = max(1, args.max_runs)
+    profiler = Profiler(statistic=args.statistic, time_budget_s=args.time_budget,
+                        min_runs=min(10, runs), check_every=min(10, runs), max_runs=runs)
+    table = LatencyTable.build(space, device, shape, num_classes=args.num_classes, profiler=profiler,
+                               n_calibration=args.calibration, rng=args.seed, space_options=options)
+    path = table.save(args.output)
+    print(table.summary())
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    table = LatencyTable.load(args.table)
+    profiler = Profiler(statistic=table.statistic, time_budget_s=args.time_budget)
+    report = validate(table, n=args.n, rng=args.seed, profiler=profiler)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.summary())
+    if args.plot:
+        print(f"wrote {report.plot(args.plot)}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    table = LatencyTable.load(args.table)
+    if args.json:
+        print(json.dumps(table.metadata, sort_keys=True))
+        return 0
+    print(table.summary())
+    frame = table.entries
+    by_op = frame.groupby("op")["latency_ms"].agg(["count", "sum", "max"])
+    print("\nper op:  layers   total ms    max ms")
+    for op, row in by_op.sort_values("sum", ascending=False).iterrows():
+        print(f"  {op:<18} {int(row['count']):>5} {row['sum']:>10.3f} {row['max']:>9.3f}")
+    print(f"\nslowest {args.top} layers:")
+    for _, row in frame.nlargest(args.top, "latency_ms").iterrows():
+        print(f"  {row['latency_ms']:9.4f} ms  (p90 {row['p90_ms']:.4f}, n={int(row['n_runs'])})  {row['key']}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lut", help="build, validate and show latency lookup tables")
+    lut = p.add_subparsers(dest="lut_command", metavar="ACTION")
+    lut.required = True
+
+    b = lut.add_parser("build", help="profile every layer of a space on a device")
+    b.add_argument("--space", required=True, help="registered space name (see `nas spaces`)")
+    add_space_options(b)
+    b.add_argument("--device", default="cpu", choices=list_devices())
+    b.add_argument("--threads", type=int, default=1, help="CPU / ONNX Runtime threads (0: all cores)")
+    b.add_argument("--clock", default="wall", choices=("wall", "thread"),
+                   help="cpu only: 'thread' times CPU time of the thread (needs --threads 1)")
+    b.add_argument("--batch-size", type=int, default=1)
+    b.add_argument("--resolution", type=int, default=None,
+                   help="input H=W (default: the space's input shape). For mobilenetv3_ofa this is "
+                        "the raw input; the table covers every resolution decision of the space, "
+                        "restrict them with -O resolutions=[R]")
+    b.add_argument("--num-classes", type=int, default=None)
+    b.add_argument("--statistic", default="p10", help="min, median, mean or pNN (default p10)")
+    b.add_argument("--time-budget", type=float, default=1.0, help="seconds per layer (default 1)")
+    b.add_argument("--max-runs", type=int, default=200, help="timed runs per layer at most")
+    b.add_argument("--calibration", type=int, default=8, help="whole networks measured to calibrate")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("-o", "--output", required=True, help="table file (.csv or .parquet)")
+    b.set_defaults(func=cmd_build)
+
+    v = lut.add_parser("validate", help="compare a table with measured latency of random archs")
+    v.add_argument("table")
+    v.add_argument("-n", type=int, default=100, help="random architectures (default 100)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--time-budget", type=float, default=1.0, help="seconds per network (default 1)")
+    v.add_argument("--plot", help="write a predicted-vs-measured scatter PNG here")
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.set_defaults(func=cmd_validate)
+
+    s = lut.add_parser("show", help="metadata and the slowest layers of a table")
+    s.add_argument("table")
+    s.add_argument("--top", type=int, default=10)
+    s.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    s.set_defaults(func=cmd_show)
+

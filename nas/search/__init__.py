@@ -1,0 +1,49 @@
+"""Search: problems, constraints, engines (ask/tell), Pareto tools and the search loop.
+
+Example:
+    >>> from nas.search import Problem, get_engine, run_search        # doctest: +SKIP
+    >>> problem = Problem(space, [Params(space), acc], ["params <= 2e6"])
+    >>> result = run_search(problem, get_engine("nsga2", space, seed=0), budget=500,
+    ...                     storage="runs/search.db", study_name="demo")
+    >>> result.front, result.hypervolume([2e6, 0.0])
+"""
+
+from nas.search._base import SearchEngine, get_engine, list_engines, register_engine
+from nas.search._engines import NSGA2, RandomSearch, RegularizedEvolution
+from nas.search._optuna import OptunaEngine, OptunaGP, OptunaNSGA2, OptunaTPE
+from nas.search._pareto import (
+    crowding_distance,
+    dominates,
+    hypervolume,
+    non_dominated_sort,
+    pareto_mask,
+)
+from nas.search._problem import Constraint, Evaluation, Problem
+from nas.search._result import SearchResult
+from nas.search._runner import run_search
+from nas.search._study import load_result
+
+__all__ = [
+    "NSGA2",
+    "Constraint",
+    "Evaluation",
+    "OptunaEngine",
+    "OptunaGP",
+    "OptunaNSGA2",
+    "OptunaTPE",
+    "Problem",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "SearchEngine",
+    "SearchResult",
+    "crowding_distance",
+    "dominates",
+    "get_engine",
+    "hypervolume",
+    "list_engines",
+    "load_result",
+    "non_dominated_sort",
+    "pareto_mask",
+    "register_engine",
+    "run_search",
+]

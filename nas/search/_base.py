@@ -1,0 +1,133 @@
+"""The :class:`SearchEngine` role (ask/tell on batches) and the engine registry."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nas.errors import SearchError
+from search_spaces import Architecture, SearchSpace
+
+__all__ = ["SearchEngine", "get_engine", "list_engines", "register_engine"]
+
+_ENGINES: dict[str, type[SearchEngine]] = {}
+
+
+class SearchEngine(ABC):
+    """Proposes architectures in batches and learns from their scores.
+
+    Contract:
+        * ``ask(n)`` returns ``n`` architectures of the space. The caller evaluates
+          them and calls ``tell`` with exactly those architectures, in that order,
+          before the next ``ask``.
+        * ``tell`` receives objective values in *minimisation* form, shape (n, m),
+          and the total constraint violation, shape (n,), 0 when feasible.
+        * All randomness comes from the engine's own ``numpy.random.Generator``,
+          seeded in the constructor; ``state_dict()`` captures it with everything
+          else, so ``load_state_dict(state_dict())`` on a fresh engine continues the
+          same sequence of proposals. The state is plain JSON.
+        * Engines are not thread safe; one engine drives one search.
+
+    Args:
+        space: the search space.
+        seed: seed of the engine's generator.
+    """
+
+    name: ClassVar[str] = ""
+    #: Engines that keep their own Optuna trials (the Optuna samplers) set this.
+    records_trials: ClassVar[bool] = False
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        self.space = space
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self._seen: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(seed={self.seed})"
+
+    @abstractmethod
+    def ask(self, n: int) -> list[Architecture]:
+        """Propose ``n`` architectures."""
+
+    @abstractmethod
+    def tell(self, archs: Sequence[Architecture], values: np.ndarray,
+             violations: np.ndarray) -> None:
+        """Receive the scores of the last ``ask`` (minimisation form) and violations."""
+
+    def config(self) -> dict[str, Any]:
+        """Constructor settings, stored as provenance (override to add more)."""
+        return {"engine": self.name, "seed": self.seed}
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state: generator, proposals made so far, subclass state."""
+        return {"engine": self.name, "rng": self.rng.bit_generator.state,
+                "seen": sorted(self._seen), **self._extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("engine") != self.name:
+            raise SearchError(f"state of engine {state.get('engine')!r} cannot be loaded into "
+                              f"engine {self.name!r}")
+        self.rng.bit_generator.state = state["rng"]
+        self._seen = set(state["seen"])
+        self._load_extra_state(state)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
+        """Hook: restore what :meth:`_extra_state` saved (stateless engines: nothing)."""
+
+    # helpers for subclasses --------------------------------------------------------
+    def _fresh(self, make: Callable[[], Architecture], tries: int = 20) -> Architecture:
+        """Call ``make`` until it yields an architecture not proposed before (bounded)."""
+        arch = make()
+        for _ in range(tries):
+            if arch.key not in self._seen:
+                break
+            arch = make()
+        self._seen.add(arch.key)
+        return arch
+
+
+def register_engine(name: str) -> Callable[[type[SearchEngine]], type[SearchEngine]]:
+    """Class decorator adding an engine to the registry under ``name``."""
+
+    def deco(cls: type[SearchEngine]) -> type[SearchEngine]:
+        if name in _ENGINES:
+            raise SearchError(f"engine {name!r} is already registered")
+        cls.name = name
+        _ENGINES[name] = cls
+        return cls
+
+    return deco
+
+
+def list_engines() -> list[str]:
+    return sorted(_ENGINES)
+
+
+def get_engine(name: str, space: SearchSpace, **options: Any) -> SearchEngine:
+    """Build a registered engine by name; unknown names and options list the valid ones."""
+    try:
+        cls = _ENGINES[name]
+    except KeyError:
+        raise SearchError(f"unknown engine {name!r}; valid: {', '.join(list_engines())}") from None
+    import inspect
+
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "space")]
+    bad = sorted(set(options) - set(valid))
+    if bad:
+        raise SearchError(f"engine {name!r} has no option {bad[0]!r}; valid: {', '.join(valid)}")
+    return cls(space, **options)
+
+
+def archs_to_json(archs: Sequence[Architecture]) -> list[dict[str, Any]]:
+    return [a.to_dict() for a in archs]
+
+
+def archs_from_json(data: Sequence[dict[str, Any]]) -> list[Architecture]:
+    return [Architecture(d) for d in data]

@@ -1,0 +1,217 @@
+"""Our own engines: random search, regularised (aging) evolution and NSGA-II.
+
+NSGA-II is a vectorised numpy implementation (non-dominated sort, crowding
+distance and constraint-domination in :mod:`nas.search._pareto`) rather than a
+library such as pymoo: our genomes are grammar architectures varied by the
+space's own ``mutate``/``crossover``, which pymoo's real/integer operators would
+have to be adapted to anyway, and the selection step is ~60 lines of numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nas.errors import SearchError
+from nas.search._base import SearchEngine, archs_from_json, archs_to_json, register_engine
+from nas.search._pareto import crowding_distance, non_dominated_sort
+from search_spaces import Architecture, SearchSpace
+
+__all__ = ["NSGA2", "RandomSearch", "RegularizedEvolution"]
+
+
+def _positive(name: str, value: int, minimum: int = 1) -> int:
+    if int(value) != value or value < minimum:
+        raise SearchError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _probability(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise SearchError(f"{name} must lie in [0, 1], got {value!r}")
+    return float(value)
+
+
+@register_engine("random")
+class RandomSearch(SearchEngine):
+    """Uniform samples from the space's grammar (the baseline); repeats are avoided."""
+
+    def ask(self, n: int) -> list[Architecture]:
+        return [self._fresh(lambda: self.space.sample(self.rng)) for _ in range(n)]
+
+    def tell(self, archs, values, violations) -> None:
+        pass
+
+
+class _PopulationEngine(SearchEngine):
+    """Keeps a population of (arch, minimised values, violation) across tells."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        super().__init__(space, seed)
+        self.population: list[Architecture] = []
+        self.values = np.zeros((0, 0))
+        self.violations = np.zeros(0)
+
+    def _vary(self, first: Architecture, second: Architecture | None) -> Architecture:
+        child = first if second is None else self.space.crossover(first, second, self.rng)
+        return self.space.mutate(child, self.rng)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"population": archs_to_json(self.population), "values": self.values.tolist(),
+                "violations": self.violations.tolist()}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.population = archs_from_json(state["population"])
+        values = np.asarray(state["values"], dtype=float)
+        self.values = values.reshape(len(self.population), -1) if self.population else np.zeros((0, 0))
+        self.violations = np.asarray(state["violations"], dtype=float)
+
+
+@register_engine("evolution")
+class RegularizedEvolution(_PopulationEngine):
+    """Regularised (aging) evolution (Real et al. 2019) with multi-objective tournaments.
+
+    The first ``population_size`` feasible architectures come from random sampling.
+    Each child then comes from a tournament of ``sample_size`` random members
+    (the winner minimises a random-weight Chebyshev scalarisation of the
+    population-normalised objectives, so successive tournaments spread along the
+    front; with one objective it is simply the best), optionally crossed over with a
+    second winner, then mutated. A feasible child joins the population and the
+    oldest member dies; an infeasible child is rejected (the population keeps only
+    feasible members), so the engine resamples around feasible parents.
+
+    Args:
+        population_size: members kept alive.
+        sample_size: tournament size.
+        crossover_prob: probability of crossing two tournament winners before mutation.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
+                 sample_size: int = 10, crossover_prob: float = 0.3) -> None:
+        super().__init__(space, seed)
+        self.population_size = _positive("population_size", population_size, 2)
+        self.sample_size = _positive("sample_size", sample_size)
+        self.crossover_prob = _probability("crossover_prob", crossover_prob)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "population_size": self.population_size,
+                "sample_size": self.sample_size, "crossover_prob": self.crossover_prob}
+
+    def _tournament(self, scaled: np.ndarray) -> Architecture:
+        k = min(self.sample_size, len(self.population))
+        idx = self.rng.choice(len(self.population), size=k, replace=False)
+        if scaled.shape[1] == 1:
+            return self.population[int(idx[np.argmin(scaled[idx, 0])])]
+        weights = self.rng.dirichlet(np.ones(scaled.shape[1]))
+        score = np.max(scaled[idx] * weights, axis=1)
+        return self.population[int(idx[np.argmin(score)])]
+
+    def ask(self, n: int) -> list[Architecture]:
+        if len(self.population) < self.population_size:
+            return [self._fresh(lambda: self.space.sample(self.rng)) for _ in range(n)]
+        low, high = self.values.min(axis=0), self.values.max(axis=0)
+        scaled = (self.values - low) / np.where(high > low, high - low, 1.0)
+
+        def child() -> Architecture:
+            first = self._tournament(scaled)
+            second = (self._tournament(scaled)
+                      if self.rng.random() < self.crossover_prob else None)
+            return self._vary(first, second)
+
+        return [self._fresh(child) for _ in range(n)]
+
+    def tell(self, archs: Sequence[Architecture], values: np.ndarray,
+             violations: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float)
+        keep = np.flatnonzero(np.asarray(violations) <= 0)
+        if keep.size == 0:
+            return
+        if self.values.size == 0:
+            self.values = np.zeros((0, values.shape[1]))
+        self.population += [archs[i] for i in keep]
+        self.values = np.vstack([self.values, values[keep]])
+        self.violations = np.zeros(len(self.population))
+        excess = len(self.population) - self.population_size
+        if excess > 0:  # aging: the oldest die, whatever their fitness
+            self.population = self.population[excess:]
+            self.values, self.violations = self.values[excess:], self.violations[excess:]
+
+
+@register_engine("nsga2")
+class NSGA2(_PopulationEngine):
+    """NSGA-II (Deb et al. 2002) with constraint-domination, on grammar architectures.
+
+    Parents come from binary tournaments on (front rank, crowding distance); a child
+    is the space's uniform crossover of two parents (``crossover_prob``) followed by
+    one mutation. After each ``tell`` the population is the best
+    ``population_size`` of parents and children: fronts by constraint-dominated
+    non-dominated sorting (feasible before infeasible, smaller violation first), the
+    last front cut by crowding distance. Works with batches of any size; a batch
+    equal to ``population_size`` is the classic generational scheme.
+
+    Args:
+        population_size: survivors after each selection.
+        crossover_prob: probability of crossover before mutation.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
+                 crossover_prob: float = 0.9) -> None:
+        super().__init__(space, seed)
+        self.population_size = _positive("population_size", population_size, 2)
+        self.crossover_prob = _probability("crossover_prob", crossover_prob)
+        self._rank = np.zeros(0, dtype=int)
+        self._crowding = np.zeros(0)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "population_size": self.population_size,
+                "crossover_prob": self.crossover_prob}
+
+    def _binary_tournament(self) -> Architecture:
+        i, j = self.rng.integers(len(self.population), size=2)
+        better_i = (self._rank[i] < self._rank[j]) or (
+            self._rank[i] == self._rank[j] and self._crowding[i] >= self._crowding[j])
+        return self.population[int(i if better_i else j)]
+
+    def ask(self, n: int) -> list[Architecture]:
+        if len(self.population) < self.population_size:
+            return [self._fresh(lambda: self.space.sample(self.rng)) for _ in range(n)]
+
+        def child() -> Architecture:
+            first = self._binary_tournament()
+            second = (self._binary_tournament()
+                      if self.rng.random() < self.crossover_prob else None)
+            return self._vary(first, second)
+
+        return [self._fresh(child) for _ in range(n)]
+
+    def tell(self, archs: Sequence[Architecture], values: np.ndarray,
+             violations: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float)
+        if self.values.size == 0:
+            self.values = np.zeros((0, values.shape[1]))
+        pop = self.population + list(archs)
+        f = np.vstack([self.values, values])
+        v = np.concatenate([self.violations, np.asarray(violations, dtype=float)])
+        ranks = non_dominated_sort(f, v)
+        crowd = np.zeros(len(pop))
+        for r in np.unique(ranks):
+            members = np.flatnonzero(ranks == r)
+            crowd[members] = crowding_distance(f[members])
+        # Survivors: lowest rank first, then largest crowding; stable for determinism.
+        order = np.lexsort((-crowd, ranks))[: self.population_size]
+        order.sort()
+        self.population = [pop[i] for i in order]
+        self.values, self.violations = f[order], v[order]
+        self._rank, self._crowding = ranks[order], crowd[order]
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        super()._load_extra_state(state)
+        self._rank = np.asarray(state["rank"], dtype=int)
+        self._crowding = np.asarray(state["crowding"], dtype=float)
+
+    def _extra_state(self) -> dict[str, Any]:
+        # inf crowding is not JSON: store a large finite stand-in that orders the same.
+        crowd = np.where(np.isinf(self._crowding), 1e300, self._crowding)
+        return {**super()._extra_state(), "rank": self._rank.tolist(), "crowding": crowd.tolist()}

@@ -1,0 +1,122 @@
+"""The search loop: ask, evaluate new architectures, record each, tell; resumable."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nas.errors import SearchError
+from nas.search._base import SearchEngine
+from nas.search._optuna import OptunaEngine
+from nas.search._problem import Problem
+from nas.search._result import SearchResult
+from nas.storage import Record, StudySession
+
+__all__ = ["run_search"]
+
+log = logging.getLogger(__name__)
+
+#: Stop after this many consecutive batches that propose nothing new (space exhausted).
+MAX_STALLED_BATCHES = 50
+
+
+def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_size: int = 20,
+               storage: str | None = None, study_name: str = "nas-search", resume: bool = False,
+               provenance: dict[str, Any] | None = None, progress: bool | None = None
+               ) -> SearchResult:
+    """Run ``engine`` on ``problem`` until ``budget`` distinct architectures are evaluated.
+
+    Each batch: ``engine.ask``; architectures never evaluated before are evaluated
+    together (objectives are batched) and each is written at once as one trial of
+    the study; repeats reuse the stored values (no trial, no budget); then
+    ``engine.tell`` and the engine's state is saved to the study. So a process killed
+    at any point resumes with ``resume=True``: the engine restarts from the state
+    after the last complete batch, re-asks the interrupted batch (deterministically,
+    for our engines) and finds the evaluations already written in the database.
+
+    Args:
+        problem: space, objectives and constraints.
+        engine: a :class:`SearchEngine` on ``problem.space``.
+        budget: number of distinct architectures to evaluate in total (resumed ones count).
+        batch_size: architectures per ask.
+        storage: SQLAlchemy URL (``sqlite:///runs/s.db``, ``postgresql://...``) or a SQLite
+            file path; ``None``: an in-memory study (nothing survives the process).
+        study_name: the study's name.
+        resume: continue the stored study of that name.
+        provenance: extra metadata stored with the study (e.g. ``{"predictor": "..."}``).
+        progress: show a progress bar (default: when stderr is a terminal).
+    """
+    if budget < 1 or batch_size < 1:
+        raise SearchError(f"budget and batch_size must be >= 1, got {budget} and {batch_size}")
+    if engine.space is not problem.space and engine.space.fingerprint != problem.space.fingerprint:
+        raise SearchError("the engine and the problem use different search spaces")
+    meta = {**problem.metadata(), "engine": engine.name, "engine_config": engine.config(),
+            "seed": engine.seed, **(provenance or {})}
+    session = StudySession(problem.space, problem.names, problem.directions,
+                           [str(c) for c in problem.constraints], storage, study_name,
+                           resume=resume, provenance=meta)
+    if session.resumed:
+        session.fail_running()
+    records = session.records()
+    cache: dict[str, Record] = {r.arch.key: r for r in records}
+    state = session.engine_state()
+    batch, done = 0, 0
+    if state is not None:
+        engine.load_state_dict(state["engine"])
+        batch, done = state["batch"] + 1, state["evaluations"]
+    if isinstance(engine, OptunaEngine):
+        engine.bind(session.study)
+        # Optuna's proposals are not replayed: count what is stored, start a new batch.
+        done, batch = len(cache), 1 + max((r.batch for r in records), default=-1)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=budget, initial=min(len(cache), budget), disable=not show,
+               desc=f"search[{engine.name}]", unit="arch")
+    stalled = 0
+    measure_names = [m.name for m in problem.measures]
+    while done < budget and stalled < MAX_STALLED_BATCHES:
+        archs = engine.ask(min(batch_size, budget - done))
+        # Position in the batch of each first-seen architecture: the stored order, so a
+        # batch completed after a resume sorts exactly like an uninterrupted one.
+        fresh: dict[str, int] = {}
+        for pos, arch in enumerate(archs):
+            if arch.key not in cache:
+                fresh.setdefault(arch.key, pos)
+        if fresh:
+            new = [archs[pos] for pos in fresh.values()]
+            ev = problem.evaluate(new)
+            measures = {m.name: m(new) for m in problem.measures} if measure_names else {}
+            for i, (arch, pos) in enumerate(zip(new, fresh.values(), strict=True)):
+                record = Record(arch, tuple(ev.values[i].tolist()), tuple(ev.constraints[i].tolist()),
+                                float(ev.violation[i]), batch, pos,
+                                measures=tuple((n, float(measures[n][i])) for n in measure_names))
+                if not engine.records_trials:
+                    session.add(record)
+                cache[arch.key] = record
+                bar.update(1)
+        if isinstance(engine, OptunaEngine):
+            first = {}
+            for i, arch in enumerate(archs):
+                record = cache[arch.key]
+                attrs = session.user_attrs(record)
+                if arch.key in first or record.batch != batch:
+                    attrs["duplicate_of"] = record.arch.key
+                first.setdefault(arch.key, i)
+                engine.complete(i, record.values, session.constraints(record), attrs)
+        values = problem.to_minimization(np.array([cache[a.key].values for a in archs]))
+        violations = np.array([cache[a.key].violation for a in archs])
+        engine.tell(archs, values, violations)
+        # Count what this batch added, including evaluations written before a kill.
+        done += sum(1 for k in {a.key for a in archs} if cache[k].batch == batch)
+        if not engine.records_trials and storage is not None:  # in memory: nothing to resume
+            session.save_engine_state(batch, done, engine.state_dict())
+        stalled = 0 if any(cache[a.key].batch == batch for a in archs) else stalled + 1
+        batch += 1
+    bar.close()
+    if stalled >= MAX_STALLED_BATCHES:
+        log.warning("search stopped after %d batches without a new architecture "
+                    "(the space may be exhausted): %d of %d evaluated", stalled, done, budget)
+    return SearchResult.from_session(problem, session)

@@ -1,0 +1,1 @@
+"""Once-for-All supernet (private implementation; public names re-exported by ``supernets``)."""

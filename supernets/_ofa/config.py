@@ -1,0 +1,158 @@
+"""Training configuration of an OFA supernet: frozen dataclasses parsed from plain data/YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from supernets._ofa.supernet import ELASTIC
+from supernets.errors import SupernetError
+
+__all__ = ["OFATrainConfig", "PhaseConfig", "progressive_shrinking"]
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One phase of progressive shrinking.
+
+    Args:
+        name: label (shown in the progress bar and the metrics CSV).
+        elastic: what is sampled in this phase (subset of kernel, width, depth,
+            resolution); empty trains the largest network alone.
+        epochs: passes over the training set (ignored when ``steps`` is set).
+        steps: optimiser steps of the phase (overrides ``epochs``).
+        lr: peak learning rate of the phase (SGD, Nesterov momentum).
+        schedule: ``"cosine"`` (decay to 0 over the phase) or ``"constant"``.
+        warmup_steps: linear warm-up steps at the start of the phase.
+        n_random: random subnets per step besides the largest and the smallest
+            (the sandwich rule).
+        eps_ramp_steps: delayed epsilon-shrinking (DEpS): over this many steps the
+            probability that a decision of a random subnet leaves its maximum grows
+            linearly from 0 to 1 (0: uniform sampling from the first step).
+    """
+
+    name: str
+    elastic: tuple[str, ...] = ()
+    epochs: int = 1
+    steps: int | None = None
+    lr: float = 0.05
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    n_random: int = 2
+    eps_ramp_steps: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "elastic", tuple(self.elastic))
+        unknown = sorted(set(self.elastic) - set(ELASTIC))
+        if unknown:
+            raise SupernetError(
+                f"phase {self.name!r}: unknown elastic kind(s) {unknown}; valid: {', '.join(ELASTIC)}")
+        if self.schedule not in SCHEDULES:
+            raise SupernetError(
+                f"phase {self.name!r}: schedule {self.schedule!r} unknown; valid: {', '.join(SCHEDULES)}")
+        if self.epochs < 0 or (self.steps is not None and self.steps < 0) or self.n_random < 0:
+            raise SupernetError(f"phase {self.name!r}: epochs, steps and n_random must be >= 0")
+        if self.lr <= 0:
+            raise SupernetError(f"phase {self.name!r}: lr must be > 0, got {self.lr}")
+
+
+def progressive_shrinking(epochs: int = 1, lr: float = 0.05, n_random: int = 2) -> tuple[PhaseConfig, ...]:
+    """The Once-for-All schedule: full network, then elastic kernel, depth, width
+    (resolution elastic from the kernel phase on)."""
+    return (
+        PhaseConfig("full", (), epochs, lr=lr, n_random=n_random),
+        PhaseConfig("kernel", ("resolution", "kernel"), epochs, lr=lr, n_random=n_random),
+        PhaseConfig("depth", ("resolution", "kernel", "depth"), epochs, lr=lr, n_random=n_random),
+        PhaseConfig("width", ("resolution", "kernel", "depth", "width"), epochs, lr=lr,
+                    n_random=n_random),
+    )
+
+
+@dataclass(frozen=True)
+class OFATrainConfig:
+    """Everything a supernet training run depends on (saved with every checkpoint).
+
+    Args:
+        space: registered space name; ``space_options`` are its factory options.
+        data: data set name (``digits`` or ``cifar10``); ``data_root`` its local folder.
+        phases: the progressive-shrinking schedule.
+        batch_size, momentum, weight_decay: SGD settings.
+        kd_weight, kd_temperature: in-place distillation: each smaller subnet's loss is
+            cross-entropy + kd_weight * KL(largest's soft targets || subnet).
+        seed: weights, data order and subnet sampling all derive from it.
+        checkpoint_every: save every this many steps (and at each phase end).
+        calib_images: training images for batch-norm recalibration before evaluation.
+    """
+
+    space: str = "mobilenetv3_ofa"
+    space_options: Mapping[str, Any] = field(default_factory=dict)
+    data: str = "digits"
+    data_root: str | None = None
+    phases: tuple[PhaseConfig, ...] = field(default_factory=progressive_shrinking)
+    batch_size: int = 64
+    momentum: float = 0.9
+    weight_decay: float = 3e-5
+    kd_weight: float = 1.0
+    kd_temperature: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 50
+    calib_images: int = 256
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "space_options", dict(self.space_options))
+        object.__setattr__(self, "phases", tuple(self.phases))
+        if not self.phases:
+            raise SupernetError("config: phases must not be empty")
+        if self.batch_size < 2:
+            raise SupernetError(f"config: batch_size must be >= 2, got {self.batch_size}")
+        if self.checkpoint_every < 1:
+            raise SupernetError("config: checkpoint_every must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["phases"] = [{**p, "elastic": list(p["elastic"])} for p in out["phases"]]
+        out["space_options"] = dict(self.space_options)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> OFATrainConfig:
+        """Parse plain data; unknown keys are errors listing the valid ones."""
+        data = dict(_check_keys(data, cls, where))
+        if "phases" in data:
+            if not isinstance(data["phases"], list):
+                raise SupernetError(f"{where}.phases must be a list of phase mappings")
+            data["phases"] = tuple(
+                PhaseConfig(**_check_keys(p, PhaseConfig, f"{where}.phases[{i}]"))
+                for i, p in enumerate(data["phases"]))
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise SupernetError(f"{where}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> OFATrainConfig:
+        """Read a YAML file (``yaml.safe_load``); a top-level ``supernet:`` section is accepted."""
+        text = Path(path).read_text()
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, Mapping):
+            raise SupernetError(f"{path}: expected a mapping at the top level")
+        if set(data) == {"supernet"}:
+            data = data["supernet"]
+        return cls.from_dict(data, where=str(path))
+
+
+def _check_keys(data: Any, cls: type, where: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise SupernetError(f"{where}: expected a mapping, got {type(data).__name__}")
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise SupernetError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(valid)}")
+    return data

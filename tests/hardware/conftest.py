@@ -1,0 +1,80 @@
+"""Shared fixtures: a tiny registered space and synthetic (unprofiled) latency tables."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hardware import LatencyTable, enumerate_layers, get_device
+from hardware._profiler import Measurement
+from hardware._table import COLUMNS, _row
+from search_spaces import (
+    NUM_CLASSES,
+    Choice,
+    Grammar,
+    Op,
+    Repeat,
+    Residual,
+    SearchSpace,
+    Seq,
+    Value,
+    register_space,
+)
+
+
+@register_space("hw_tiny", replace=True)
+def hw_tiny(width: int = 8) -> SearchSpace:
+    """60 architectures: resolution, a repeat with a strided first block, a choice, a residual."""
+    body = Op("mbconv", out=width, kernel=Value([3, 5]), expand=Value([1, 2]))
+    grammar = Grammar({"net": Seq(
+        resolution=Op("resize", size=Value([8, 12])),
+        stem=Op("conv_bn_act", out=width, kernel=3, stride=2),
+        body=Repeat(body, depth=[1, 2], first=Op("mbconv", out=2 * width, kernel=Value([3, 5]),
+                                                 expand=2, stride=2)),
+        tail=Choice({"skip": Op("skip"), "res": Residual(Op("conv_bn_act", kernel=Value([1, 3])))}),
+        head=Op("classifier", out=NUM_CLASSES),
+    )})
+    return SearchSpace(grammar, name="hw_tiny", input_shape=(3, 8, 8), num_classes=4)
+
+
+def fake_latency(key: str) -> float:
+    """A deterministic positive 'latency' per layer key."""
+    return 0.01 + (zlib.crc32(key.encode()) % 1000) / 1000.0
+
+
+def synthetic_table(space: SearchSpace, input_shape=None, num_classes=None, options=None,
+                    a: float = 1.0, b: float = 0.0) -> LatencyTable:
+    """A table with made-up latencies for every enumerable layer (no profiling)."""
+    shape = tuple(input_shape or space.input_shape)
+    classes = num_classes or space.num_classes
+    specs = enumerate_layers(space, shape, classes, n_samples=30, rng=0).specs
+    rows = []
+    for spec in specs:
+        ms = fake_latency(spec.key)
+        rows.append(_row(spec, Measurement.from_samples([ms, ms * 1.1], "min")))
+    device = get_device("cpu", threads=1)
+    metadata = {
+        "format": "hwnas-latency-table", "version": 1,
+        "space": {"name": space.name, "fingerprint": space.fingerprint, "options": dict(options or {}),
+                  "enumeration": {"method": "grammar", "n_samples": 0}},
+        "device": device.fingerprint(), "device_options": device.options(),
+        "input_shape": list(shape), "num_classes": classes, "dtype": "float32", "batch_size": 1,
+        "statistic": "min", "noise_floor_ms": 0.001, "created": "2026-01-01T00:00:00+00:00",
+        "calibration": {"model": "linear", "a": a, "b": b, "n_networks": 3, "sum_over_measured": 0.9},
+    }
+    return LatencyTable(pd.DataFrame(rows, columns=list(COLUMNS)), metadata, space)
+
+
+@pytest.fixture
+def tiny():
+    from search_spaces import get_space
+
+    return get_space("hw_tiny")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,121 @@
+"""Engines: ask/tell contract, constraints, determinism, state round trip, better than random."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.errors import SearchError
+from nas.search import Problem, get_engine, list_engines, run_search
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _resume_child import toy_problem  # noqa: E402
+
+OURS = ("random", "evolution", "nsga2")
+FAST = [e for e in list_engines() if e != "optuna-gp"]  # GP refits per trial: tested alone
+
+
+def _options(name):
+    if name in ("evolution", "nsga2", "optuna-nsga2"):
+        return {"population_size": 10}
+    return {}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return toy_problem()
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_engine_respects_constraints(problem, name):
+    engine = get_engine(name, problem.space, seed=0, **_options(name))
+    result = run_search(problem, engine, budget=40, batch_size=8, progress=False)
+    h = result.history
+    assert len(h) == 40 and h["arch_key"].is_unique
+    assert (~h["feasible"]).any(), "the toy constraint should reject some architectures"
+    front = result.front
+    assert len(front) > 0 and front["feasible"].all()
+    assert (front["cost <= 3"] <= 0).all()
+    for arch in result.front_archs:
+        problem.space.validate(arch)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Optuna's GP runs on torch; with threads oversubscribed it is ~20x slower here."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_optuna_gp_runs_with_constraints(problem, one_torch_thread):
+    # Single objective: Optuna's multi-objective GP (EHVI) takes ~10 s per trial here.
+    cost, acc = problem.objectives
+    single = Problem(problem.space, [acc], ["cost <= 3"], measures=[cost])
+    engine = get_engine("optuna-gp", problem.space, seed=0, n_startup_trials=4)
+    result = run_search(single, engine, budget=8, batch_size=4, progress=False)
+    assert len(result) == 8 and result.front["feasible"].all()
+    assert len(result.front) == 1  # one objective: the best feasible architecture
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_engine_is_deterministic_and_state_round_trips(problem, name):
+    def run(stop_at=None):
+        engine = get_engine(name, problem.space, seed=7, **_options(name))
+        keys = []
+        for step in range(6):
+            if step == stop_at:  # continue in a fresh engine from the saved state
+                state = engine.state_dict()
+                engine = get_engine(name, problem.space, seed=123, **_options(name))
+                engine.load_state_dict(state)
+            archs = engine.ask(5)
+            keys += [a.key for a in archs]
+            ev = problem.evaluate(archs)
+            engine.tell(archs, problem.to_minimization(ev.values), ev.violation)
+        return keys
+
+    assert run() == run()
+    assert run() == run(stop_at=3)
+
+
+def test_evolution_population_only_feasible(problem):
+    engine = get_engine("evolution", problem.space, seed=1, population_size=10)
+    run_search(problem, engine, budget=60, batch_size=10, progress=False)
+    ev = problem.evaluate(engine.population)
+    assert len(engine.population) == 10 and ev.feasible.all()
+
+
+def test_unknown_engine_and_option_list_valid_ones(problem):
+    with pytest.raises(SearchError, match="unknown engine 'nsga3'; valid: .*nsga2"):
+        get_engine("nsga3", problem.space)
+    with pytest.raises(SearchError, match="no option 'pop'; valid: seed, population_size"):
+        get_engine("nsga2", problem.space, pop=3)
+
+
+def test_evolution_and_nsga2_beat_random(problem):
+    ref = [10.0, -5.0]  # cost <= 10 (minimised), acc >= -5 (maximised)
+    scores = {}
+    for name in OURS:
+        scores[name] = [
+            run_search(problem, get_engine(name, problem.space, seed=s, **_options(name)),
+                       budget=120, batch_size=10, progress=False).hypervolume(ref)
+            for s in range(4)]
+    rand = np.mean(scores["random"])
+    for name in ("evolution", "nsga2"):
+        assert np.mean(scores[name]) > rand * 1.05, scores
+
+
+def test_state_round_trip_with_empty_population(problem):
+    engine = get_engine("evolution", problem.space, seed=0, population_size=4)
+    archs = engine.ask(3)
+    engine.tell(archs, np.zeros((3, 2)), np.ones(3))  # all infeasible: all rejected
+    assert engine.population == []
+    again = get_engine("evolution", problem.space, seed=5, population_size=4)
+    again.load_state_dict(engine.state_dict())
+    assert [a.key for a in again.ask(3)] == [a.key for a in engine.ask(3)]
