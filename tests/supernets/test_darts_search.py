@@ -119,3 +119,16 @@ def test_config_rejects_unknown_keys_and_bad_values():
     with pytest.raises(SupernetError, match=r"order in \(1, 2\)"):
         DartsConfig(order=3)
     assert DartsConfig.from_dict({"order": 2}).order == 2
+
+
+def test_the_real_latency_table_serves_every_candidate_layer(tmp_path):
+    from hardware import LatencyTable, Profiler, get_device
+
+    space, data = tiny_nb201(), tiny_digits(n_train=64)
+    table = LatencyTable.build(space, get_device("cpu", threads=1), input_shape=data.input_shape,
+                               n_calibration=0, progress=False,
+                               profiler=Profiler(warmup=1, min_runs=2, max_runs=2, time_budget_s=0.05))
+    result = search_darts(space, _config(epochs=1), data, tmp_path, latency_table=table, latency_weight=1.0)
+    assert result.latency_ms == pytest.approx(sum(table.lookup(s) for s in space.layers(
+        result.arch, data.input_shape, data.num_classes)))
+    assert result.metrics[-1]["expected_latency_ms"] > 0
