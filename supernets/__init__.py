@@ -1,5 +1,17 @@
 """supernets package: one-shot weight-sharing supernets over grammar search spaces."""
 
+from supernets._darts import (
+    DartsConfig,
+    DartsResult,
+    DartsSupernet,
+    LatencyLookup,
+    StandaloneResult,
+    load_alpha_history,
+    plot_alpha_history,
+    search_darts,
+    table_latency,
+    train_standalone,
+)
 from supernets._ofa.config import OFATrainConfig, PhaseConfig, progressive_shrinking
 from supernets._ofa.dynamic import DynamicOp, KernelTransform, register_dynamic_op
 from supernets._ofa.evaluate import evaluate_subnet
@@ -8,16 +20,26 @@ from supernets._ofa.train import TrainResult, load_supernet, train_supernet
 from supernets.errors import SupernetError
 
 __all__ = [
+    "DartsConfig",
+    "DartsResult",
+    "DartsSupernet",
     "DynamicOp",
     "KernelTransform",
+    "LatencyLookup",
     "OFASupernet",
     "OFATrainConfig",
     "PhaseConfig",
+    "StandaloneResult",
     "SupernetError",
     "TrainResult",
     "evaluate_subnet",
+    "load_alpha_history",
     "load_supernet",
+    "plot_alpha_history",
     "progressive_shrinking",
     "register_dynamic_op",
+    "search_darts",
+    "table_latency",
+    "train_standalone",
     "train_supernet",
 ]

@@ -23,6 +23,7 @@ _COMMANDS = (
     "nas.cli.supernet",
     "nas.cli.predict",
     "nas.cli.run",
+    "nas.cli.darts",
 )
 
 
