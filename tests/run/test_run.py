@@ -1,0 +1,159 @@
+"""``nas run`` end to end on a tiny budget, its caching, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from nas.cli import main
+from nas.errors import ConfigError
+from nas.run import load_experiment, load_exported, run_experiment
+
+TINY = {
+    "name": "tiny",
+    "seed": 0,
+    "space": {"name": "mobilenetv3_ofa",
+              "options": {"width_mult": 0.25, "resolutions": [8, 12], "depths": [1, 2],
+                          "kernels": [3, 5], "expands": [3, 4]}},
+    "supernet": {"train": {"batch_size": 64, "checkpoint_every": 5, "calib_images": 64, "phases": [
+        {"name": "full", "elastic": [], "steps": 6, "lr": 0.1},
+        {"name": "elastic", "elastic": ["resolution", "kernel", "depth", "width"], "steps": 4,
+         "lr": 0.02, "n_random": 1}]}},
+    "devices": [{"name": "cpu1", "kind": "cpu", "options": {"threads": 1},
+                 "profiler": {"time_budget_s": 0.02, "min_runs": 3, "max_runs": 5, "warmup": 1},
+                 "n_calibration": 3}],
+    "predictor": {"name": "ridge", "train_archs": 12, "holdout": 0.0},
+    "search": {"engine": "evolution", "evaluations": 60, "batch_size": 20, "budget_quantiles": [0.5]},
+    "export": {"formats": ["state_dict", "torchscript", "onnx"]},
+    "report": {"random_archs": 4},
+}
+
+
+def write(tmp_path: Path, config: dict, name: str = "exp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = load_experiment(write(tmp, TINY))
+    return run_experiment(cfg, tmp / "out", progress=False, echo=False), cfg
+
+
+def test_tiny_run_writes_every_artefact(tiny_run):
+    result, _ = tiny_run
+    out = result.run_dir
+    for name in ("front.csv", "history.csv", "front.png", "report.md", "run.log", "config.yaml",
+                 "random_baseline.csv", "study.db"):
+        assert (out / name).is_file(), name
+    front = pd.read_csv(out / "front.csv")
+    assert len(front) >= 1 and set(front.columns) >= {"accuracy", "latency_ms", "arch"}
+    (chosen,) = result.chosen
+    assert chosen["table_latency_ms"] <= chosen["budget_ms"]
+    assert 0.0 <= chosen["test_accuracy"] <= 1.0 and chosen["measured_latency_ms"] > 0
+    report = (out / "report.md").read_text()
+    assert "Chosen subnets" in report and "Random-architecture baseline" in report
+
+
+def test_exported_models_load_and_match(tiny_run):
+    result, _ = tiny_run
+    (chosen,) = result.chosen
+    folder = Path(chosen["dir"])
+    model = load_exported(folder / "model.pt")
+    scripted = torch.jit.load(str(folder / "model.torchscript.pt"))
+    x = torch.randn(3, 1, 8, 8)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), scripted(x), atol=1e-5)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"input": x.numpy()})[0]
+    assert np.abs(out - model(x).detach().numpy()).max() < 1e-4
+    for fmt in ("state_dict", "torchscript", "onnx"):
+        assert chosen["files"][fmt]["max_abs_diff"] <= 1e-4
+
+
+def test_rerun_reuses_every_stage(tiny_run, tmp_path):
+    result, cfg = tiny_run
+    again = run_experiment(cfg, result.run_dir, progress=False, echo=False)
+    assert all(seconds == 0.0 for seconds in again.timings.values())
+    assert again.chosen == result.chosen
+
+
+def test_changed_search_budget_reruns_only_the_search(tiny_run, tmp_path):
+    result, cfg = tiny_run
+    out = tmp_path / "copy"
+    shutil.copytree(result.run_dir, out)
+    changed = load_experiment(write(tmp_path, {**TINY, "search": {**TINY["search"], "evaluations": 40}}))
+    again = run_experiment(changed, out, progress=False, echo=False)
+    assert again.timings["supernet"] == 0.0 and again.timings["predictor"] == 0.0
+    assert any(k.startswith("search-") and v > 0 for k, v in again.timings.items())
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"serach": {}}, "serach: unknown key (did you mean 'search'?)"),
+        ({"search": {"engine": "evolutoin"}}, "search.engine: unknown engine 'evolutoin'; valid:"),
+        ({"search": {"evaluations": 0}}, "search.evaluations: must be >= 1, got 0"),
+        ({"search": {"budget_quantiles": [1.5]}}, "search.budget_quantiles[0]: must be in (0, 1)"),
+        ({"data": {"name": "mnist"}}, "data.name: 'mnist' is not allowed; allowed values: 'digits', 'cifar10'"),
+        ({"space": {"name": "nb202"}}, "space.name: unknown space 'nb202'"),
+        ({"devices": [{"name": "x", "kind": "tpu"}]}, "devices[0].kind: unknown device 'tpu'"),
+        ({"predictor": {"name": "oracle"}}, "predictor.name: unknown predictor 'oracle'"),
+        ({"supernet": {"train": {"batch_sise": 3}}}, "supernet.train: unknown key(s) ['batch_sise']"),
+    ],
+)
+def test_bad_experiment_files_fail_before_anything_runs(tmp_path, capsys, patch, message):
+    path = write(tmp_path, {**TINY, **patch})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_data_path_is_one_clear_error(tmp_path, capsys):
+    path = write(tmp_path, {**TINY, "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "lacks" in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_space_is_refused(tiny_run, tmp_path, capsys):
+    result, _ = tiny_run
+    (ckpt,) = list((result.run_dir / "supernet").iterdir())
+    other = {**TINY, "space": {"name": "mobilenetv3_ofa", "options": {"width_mult": 0.5, "resolutions": [8]}},
+             "supernet": {"checkpoint": str(ckpt)}}
+    assert main(["run", str(write(tmp_path, other)), "--out", str(tmp_path / "out")]) == 2
+    assert "fingerprint" in capsys.readouterr().err
+
+
+def test_table_for_another_device_is_refused(tiny_run, tmp_path, capsys):
+    result, _ = tiny_run
+    (table,) = list((result.run_dir / "tables").glob("*.csv"))
+    other = {**TINY, "devices": [{"name": "cpu2", "kind": "cpu", "options": {"threads": 2},
+                                  "table": str(table)}]}
+    assert main(["run", str(write(tmp_path, other)), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "threads" in err and len(err.strip().splitlines()) == 1
+
+
+def test_invalid_arch_file_is_one_clear_error(tmp_path, capsys):
+    bad = tmp_path / "arch.json"
+    bad.write_text(json.dumps({"stage1.depth": 9}))
+    assert main(["describe", "mobilenetv3_ofa", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "missing decision 'resolution.size'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_load_experiment_rejects_unknown_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(tmp_path / "none.yaml")
