@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--clock", default="wall", choices=("wall", "thread"))
     parser.add_argument("-n", type=int, default=100, help="random subnets to validate on")
+    parser.add_argument("--group-size", type=int, default=100,
+                        help="subnets timed round-robin together (default 100: all of them)")
     parser.add_argument("--statistic", default="p10")
     parser.add_argument("--calibration", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -54,7 +56,7 @@ def main() -> None:
     shape = (3, args.resolution, args.resolution)
     print(f"space mobilenetv3_ofa width_mult={args.width_mult} resolutions={resolutions} "
           f"input {shape} classes {args.num_classes}; clock {args.clock}; statistic {args.statistic}; "
-          f"n={args.n}; torch {torch.__version__}")
+          f"n={args.n} (round-robin groups of {args.group_size}); torch {torch.__version__}")
     first_share = None
     for threads in args.threads:
         options = {"threads": threads} | ({"clock": args.clock} if args.clock != "wall" else {})
@@ -74,7 +76,8 @@ def main() -> None:
             continue
         start = time.perf_counter()
         report = validate(table, n=args.n, rng=np.random.default_rng(args.seed + 1),
-                          device=device, profiler=profiler, progress=False)
+                          device=device, profiler=profiler, group_size=args.group_size,
+                          progress=False)
         val_s = time.perf_counter() - start
         raw = table.predict_raw([space.validate(a) for a in _archs(space, args)])
         raw_mape = 100 * float(np.mean(np.abs(raw - report.measured_ms) / report.measured_ms))

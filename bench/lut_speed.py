@@ -77,7 +77,7 @@ def main() -> None:
     table = LatencyTable.load(args.table, space=space) if args.table else synthetic_table(space, shape, 1000)
     rng = np.random.default_rng(0)
     archs = [space.sample(rng) for _ in range(args.batch)]
-    print(f"space mobilenetv3_ofa (all {len(space.grammar.rules)} rule(s), 4 resolutions), "
+    print(f"space mobilenetv3_ofa (default options: width 1.0, resolutions 128-224), input {shape}, "
           f"table of {len(table)} layers, batch {args.batch}")
 
     start = time.perf_counter()

@@ -318,7 +318,18 @@ class LatencyTable:
         """``n`` architectures at evenly spaced quantiles of the layer sum of ``pool`` samples."""
         gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         candidates = [self.space.sample(gen) for _ in range(max(pool, n))]
-        order = np.argsort(self.predict_raw(candidates))
+        try:
+            sums = self.predict_raw(candidates)
+        except MissingEntriesError:  # sampled enumeration (recursive grammar): skip uncovered archs
+            candidates = [a for a in candidates if not self.missing(
+                self.space.layers(a, self.input_shape, self.num_classes))]
+            if not candidates:
+                raise HardwareError(
+                    "no sampled architecture is fully covered by the table; enumerate with more "
+                    "samples (n_samples) or pass calibration_archs"
+                ) from None
+            sums = self.predict_raw(candidates)
+        order = np.argsort(sums)
         picks = order[np.unique(np.linspace(0, len(order) - 1, n).round().astype(int))]
         return [candidates[i] for i in picks]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -101,12 +100,22 @@ class _Batch:
         decisions = [getattr(a, "_decisions", None) or dict(a) for a in archs]
         self.n = len(decisions)
         self.lengths = np.fromiter(map(len, decisions), np.int64, self.n)
-        path_ids = np.fromiter(map(paths.__getitem__, chain.from_iterable(decisions)), np.int64)
-        value_ids = np.fromiter(map(values.__getitem__, chain.from_iterable(
+        layouts: dict[tuple, np.ndarray] = {}  # archs of a space share few path layouts
+        parts = []
+        for d in decisions:
+            layout = tuple(d)
+            ids = layouts.get(layout)
+            if ids is None:
+                ids = layouts[layout] = np.fromiter(map(paths.__getitem__, layout), np.int64, len(layout))
+            parts.append(ids)
+        path_ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        value_ids = np.fromiter(map(values.__getitem__, itertools.chain.from_iterable(
             d.values() for d in decisions)), np.int64)
         self.paths, self.values = paths, values
-        self.matrix = np.full((self.n, len(paths)), -1, dtype=np.int64)  # value id or -1
-        self.matrix[np.repeat(np.arange(self.n), self.lengths), path_ids] = value_ids
+        # (path, arch) -> value id, or the sentinel len(values) where the arch lacks the path;
+        # one contiguous row per path, read once per decision by `codes`.
+        self.matrix = np.full((len(paths), self.n), len(values), dtype=np.int64)
+        self.matrix[path_ids, np.repeat(np.arange(self.n), self.lengths)] = value_ids
         self.total = np.zeros(self.n)
         self.bad = np.zeros(self.n, dtype=bool)  # not in the space: left to the slow path
         self.read: dict[str, np.ndarray] = {}  # decision path -> archs that reached it
@@ -115,15 +124,15 @@ class _Batch:
         """Index of each arch's value at ``path`` in ``choices`` (0 where not active)."""
         self.read[path] = self.read[path] | active if path in self.read else active.copy()
         column = self.paths.get(path)
-        if column is None or column >= self.matrix.shape[1]:
+        if column is None or column >= self.matrix.shape[0]:
             self.bad |= active
             return np.zeros(self.n, dtype=np.int64)
-        lookup = np.full(len(self.values) + 1, -1, dtype=np.int64)  # last slot: path absent
+        lookup = np.full(len(self.values) + 1, -1, dtype=np.int64)  # last: the sentinel
         for i, choice in enumerate(choices):
             vid = self.values.get(choice)
             if vid is not None:
                 lookup[vid] = i
-        codes = lookup[self.matrix[:, column]]
+        codes = lookup[self.matrix[column]]
         self.bad |= active & (codes < 0)
         return np.where(codes < 0, 0, codes)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hardware.errors import HardwareError
+from predictors.errors import PredictorError
 from search_spaces.errors import SearchSpaceError
 from supernets.data import DataError
 from supernets.errors import SupernetError
@@ -36,5 +37,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     DataError,
     HardwareError,
     SupernetError,
+    PredictorError,
     NasError,
 )

@@ -1,1 +1,78 @@
-"""predictors package."""
+"""Predictors: accuracy predictors, zero-cost proxies and latency predictors.
+
+Public API::
+
+    from predictors import get_predictor, compute_proxies, LayerwiseLatencyPredictor
+
+``predictors`` imports only ``search_spaces``; batches, latency tables and
+supernet evaluators from other packages are taken as duck-typed arguments.
+"""
+
+from predictors._accuracy import (
+    AccuracyPredictor,
+    GBDTPredictor,
+    GPPredictor,
+    MLPEnsemble,
+    RidgePredictor,
+    get_predictor,
+    learning_curve,
+    list_predictors,
+    load_predictor,
+    plot_learning_curve,
+    register_predictor,
+)
+from predictors._data import read_arch_table
+from predictors._features import ArchFeaturizer, free_statistics
+from predictors._latency import (
+    FewShotLatencyPredictor,
+    LayerFeaturizer,
+    LayerwiseLatencyPredictor,
+    SyntheticDevice,
+)
+from predictors._metrics import evaluate_predictor, kendall_tau, mae, mape, spearman
+from predictors._proxies import (
+    DEFAULT_PROXIES,
+    Proxy,
+    ProxyCombination,
+    compute_proxies,
+    get_proxy,
+    list_proxies,
+    proxy_matrix,
+    register_proxy,
+)
+from predictors.errors import PredictorError
+
+__all__ = [
+    "DEFAULT_PROXIES",
+    "FewShotLatencyPredictor",
+    "LayerFeaturizer",
+    "LayerwiseLatencyPredictor",
+    "Proxy",
+    "ProxyCombination",
+    "SyntheticDevice",
+    "compute_proxies",
+    "get_proxy",
+    "list_proxies",
+    "proxy_matrix",
+    "read_arch_table",
+    "register_proxy",
+    "AccuracyPredictor",
+    "ArchFeaturizer",
+    "GBDTPredictor",
+    "GPPredictor",
+    "MLPEnsemble",
+    "PredictorError",
+    "RidgePredictor",
+    "evaluate_predictor",
+    "free_statistics",
+    "get_predictor",
+    "kendall_tau",
+    "learning_curve",
+    "list_predictors",
+    "load_predictor",
+    "mae",
+    "mape",
+    "plot_learning_curve",
+    "register_predictor",
+    "spearman",
+]

@@ -21,6 +21,7 @@ _COMMANDS = (
     "nas.cli.search",
     "nas.cli.lut",
     "nas.cli.supernet",
+    "nas.cli.predict",
 )
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from hardware import HardwareError, get_device, list_devices
+from hardware import HardwareError, Profiler, get_device, list_devices
 
 
 def _available(name):
@@ -25,6 +25,8 @@ def test_every_registered_device_times_a_module_or_says_why_not(name):
     assert all(0 < s < 5 for s in seconds)
     fp = device.fingerprint()
     assert fp["kind"] == name and fp["batch_size"] == 1 and fp["dtype"] == "float32"
+    m = Profiler(warmup=1, min_runs=3, max_runs=3).measure(nn.Conv2d(3, 4, 3), (3, 8, 8), device)
+    assert m.n_runs == 3 and m.value_ms > 0 and m.noise_floor_ms >= 0
 
 
 def test_fingerprint_contents():

@@ -180,3 +180,15 @@ def test_compare_statistics_by_hand():
 
 def test_fake_latency_is_deterministic():
     assert fake_latency("x") == fake_latency("x") > 0
+
+
+def test_build_on_a_recursive_space_samples_its_layers():
+    space = get_space("einspace_lite", channels=8, max_depth=3)
+    table = LatencyTable.build(space, get_device("cpu"), profiler=Profiler(**FAST), n_calibration=3,
+                               n_samples=10, rng=0, progress=False,
+                               space_options={"channels": 8, "max_depth": 3})
+    assert table.metadata["space"]["enumeration"] == {"method": "sampled", "n_samples": 10}
+    assert table.calibration["n_networks"] == 3
+    gen = np.random.default_rng(0)  # the archs whose layers were enumerated
+    archs = [space.sample(gen) for _ in range(10)]
+    assert (table.predict(archs) > 0).all()

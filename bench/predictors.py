@@ -1,0 +1,247 @@
+"""Predictor quality on the OFA digits ground truth (bench/data/, see predictors_data.py).
+
+1. Accuracy predictors: Kendall tau / Spearman / MAE on held-out archs at 25, 50,
+   100 and 200 training archs (supernet-inherited accuracy), including the
+   MLP ensemble with FBNetV3-style pretraining on free statistics; then the
+   best model against standalone-trained accuracies.
+2. Zero-cost proxies: tau of each proxy and of the learned combination (fitted
+   on 20 labelled archs) against inherited and standalone accuracy.
+3. Latency: few-shot adaptation to a new device (torch CPU, 2 threads,
+   measured end to end) from reference-device tables (CPU 1 thread, ONNX
+   Runtime) at 5/10/20 measurements; the same on synthetic devices; and the
+   layer-feature predictor learned without a table.
+
+    python bench/predictors.py [--quick] [--threads 1] [--png bench/out/predictors_curve.png]
+
+The last line is ``predictors_best_tau_at_100: <value>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# this file is named like the package it benchmarks: keep bench/ off the import path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from predictors import (  # noqa: E402
+    FewShotLatencyPredictor,
+    LayerwiseLatencyPredictor,
+    ProxyCombination,
+    SyntheticDevice,
+    evaluate_predictor,
+    free_statistics,
+    get_predictor,
+    kendall_tau,
+    learning_curve,
+    mape,
+    plot_learning_curve,
+    proxy_matrix,
+    read_arch_table,
+)
+from search_spaces import get_space  # noqa: E402
+from supernets.data import load_dataset  # noqa: E402
+
+PROXIES = ("synflow", "snip", "grad_norm", "jacov", "naswot", "gradsign", "flops", "params")
+
+
+class ColumnModel:
+    """A reference device known only through a column of the CSV: ``predict(archs) -> ms``."""
+
+    def __init__(self, frame: pd.DataFrame, column: str) -> None:
+        self.ms = dict(zip(frame["key"], frame[column].astype(float), strict=True))
+
+    def predict(self, archs) -> np.ndarray:
+        return np.array([self.ms[a.key] for a in archs])
+
+
+def section_accuracy(space, archs, y, standalone, args) -> float:
+    print("\n== accuracy predictors (supernet-inherited accuracy) ==")
+    sizes = (25, 50) if args.quick else (25, 50, 100, 200)
+    repeats = 1 if args.quick else 3
+    rng = np.random.default_rng([args.seed, 7])
+    pre_archs = [space.sample(rng) for _ in range(200 if args.quick else 1500)]
+    shape, classes = tuple(args.input_shape), 10
+    t0 = time.perf_counter()
+    pre_stats, _ = free_statistics(space, pre_archs, shape, classes)
+    print(f"free statistics (log FLOPs, log params) of {len(pre_archs)} unlabelled archs: "
+          f"{time.perf_counter() - t0:.1f} s")
+
+    def pretrained(seed: int):
+        return get_predictor("mlp_ensemble", space, seed=seed).pretrain(pre_archs, pre_stats)
+
+    factories = {name: (lambda seed, name=name: get_predictor(name, space, seed=seed))
+                 for name in ("ridge", "gp", "gbdt", "mlp_ensemble")}
+    factories["mlp_ensemble+pretrain"] = pretrained
+    t0 = time.perf_counter()
+    rows = learning_curve(factories, archs, y, sizes, repeats, test_frac=0.3, seed=args.seed)
+    print(f"learning curves: {time.perf_counter() - t0:.0f} s; test set {round(0.3 * len(archs))} archs, "
+          f"{repeats} random training subsets per size")
+    print(f"{'model':<22}" + "".join(f"  tau@{n:<4}" for n in sizes) + "   rho@max  mae@max")
+    best = {}
+    for model in factories:
+        taus = [np.mean([r["kendall_tau"] for r in rows if r["model"] == model and r["n_train"] == n])
+                for n in sizes]
+        last = [r for r in rows if r["model"] == model and r["n_train"] == sizes[-1]]
+        print(f"{model:<22}" + "".join(f"  {t:8.3f}" for t in taus)
+              + f"   {np.mean([r['spearman'] for r in last]):7.3f}  {np.mean([r['mae'] for r in last]):7.4f}")
+        best[model] = dict(zip(sizes, taus, strict=True))
+    png = plot_learning_curve(rows, args.png, title="OFA digits: inherited accuracy")
+    print(f"plot: {png}")
+
+    if standalone is not None:
+        s_archs, s_y, s_frame = standalone
+        print("\n-- standalone-trained accuracies --")
+        tau_inh = kendall_tau(s_y, s_frame["inherited_accuracy"])
+        print(f"{len(s_archs)} archs: tau(inherited, standalone) = {tau_inh:.3f}")
+        keys = {a.key for a in s_archs}
+        pool = [i for i, a in enumerate(archs) if a.key not in keys][:200]
+        for name in ("ridge", "gp", "gbdt"):
+            model = get_predictor(name, space, seed=args.seed).fit([archs[i] for i in pool], y[pool])
+            scores = evaluate_predictor(model, s_archs, s_y)
+            print(f"{name:<6} fitted on {len(pool)} inherited accuracies -> standalone tau "
+                  f"{scores['kendall_tau']:.3f}, rho {scores['spearman']:.3f}")
+    at = 100 if 100 in sizes else sizes[-1]
+    return max(v[at] for v in best.values())
+
+
+def section_proxies(space, archs, y, standalone, args) -> None:
+    print("\n== zero-cost proxies ==")
+    data = load_dataset("digits", seed=args.seed)
+    x_b, y_b = data.train.tensors[0][:32], data.train.tensors[1][:32]
+    n = 10 if args.quick else 60
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = proxy_matrix(space, archs[:n], x_b, y_b, PROXIES, seed=args.seed, num_classes=10)
+    print(f"{len(PROXIES)} proxies on {n} archs (batch of 32 digits): {time.perf_counter() - t0:.0f} s; "
+          f"non-finite scores: {int((~np.isfinite(scores)).sum())}")
+    targets = {"inherited": (y[:n], scores)}
+    if standalone is not None:
+        index = {a.key: i for i, a in enumerate(archs[:n])}
+        rows = [index.get(a.key) for a in standalone[0]]
+        keep = [i for i, r in enumerate(rows) if r is not None]
+        if len(keep) >= 10:
+            targets["standalone"] = (standalone[1][keep], scores[[rows[i] for i in keep]])
+    for label, (target, mat) in targets.items():
+        print(f"-- against {label} accuracy ({len(target)} archs) --")
+        print("  " + "  ".join(f"{p}={kendall_tau(target, mat[:, k]):+.3f}" for k, p in enumerate(PROXIES)))
+        combo, picked, oracle = [], [], []
+        n_fit = min(20, len(target) // 2)
+        for r in range(3 if args.quick else 20):
+            idx = np.random.default_rng([args.seed, r]).permutation(len(target))
+            fit, test = idx[:n_fit], idx[n_fit:]
+            model = ProxyCombination(list(PROXIES), seed=r).fit(mat[fit], target[fit])
+            combo.append(kendall_tau(target[test], model.predict(mat[test])))
+            # fair baseline: the single proxy (with sign) that ranks the same 20 labelled archs best
+            fit_taus = [kendall_tau(target[fit], mat[fit, k]) for k in range(len(PROXIES))]
+            k = int(np.argmax(np.abs(fit_taus)))
+            picked.append(np.sign(fit_taus[k]) * kendall_tau(target[test], mat[test, k]))
+            oracle.append(max(abs(kendall_tau(target[test], mat[test, k])) for k in range(len(PROXIES))))
+        print(f"  learned combination (fit on {n_fit} labelled): tau {np.mean(combo):.3f} +- {np.std(combo):.3f}")
+        print(f"  best single proxy chosen on the same {n_fit}:   tau {np.mean(picked):.3f} +- {np.std(picked):.3f}")
+        print(f"  best single proxy in hindsight (oracle):        tau {np.mean(oracle):.3f}")
+
+
+def section_latency(space, archs, frame, args) -> None:
+    print("\n== latency ==")
+    shape = tuple(args.input_shape)
+    refs = {c: ColumnModel(frame, c) for c in frame.columns if c.endswith("_table_ms")}
+    new_col = "lat_cpu2_measured_ms"
+    if refs and new_col in frame:
+        have = np.flatnonzero(frame[new_col].notna().to_numpy())
+        m_archs, m_y = [archs[i] for i in have], frame[new_col].to_numpy()[have]
+        print(f"new device: torch CPU 2 threads, {len(m_archs)} archs measured end to end; "
+              f"references: {', '.join(refs)}")
+        for name, ref in refs.items():
+            print(f"  reference {name} alone: tau {kendall_tau(m_y, ref.predict(m_archs)):.3f}")
+        few_shot_table(space, shape, refs, m_archs, m_y, args, label="measured")
+        half = len(m_archs) * 2 // 3
+        for kind in ("linear", "mlp"):
+            model = LayerwiseLatencyPredictor(space, shape, 10, kind=kind, seed=args.seed)
+            model.fit(m_archs[:half], m_y[:half])
+            pred = model.predict(m_archs[half:])
+            print(f"  layer-feature predictor ({kind}, no table) fitted on {half} measured archs: "
+                  f"tau {kendall_tau(m_y[half:], pred):.3f}, MAPE {mape(m_y[half:], pred):.1f}%")
+    print("-- synthetic devices (roofline per op + launch cost, 2% noise) --")
+    syn_refs = {f"syn{i}": SyntheticDevice(i, space, shape, 10, spread=1.0) for i in range(3)}
+    pool = archs[:120 if not args.quick else 40]
+    for dev in range(3):
+        device = SyntheticDevice(100 + dev, space, shape, 10, spread=1.0, noise=0.02)
+        few_shot_table(space, shape, syn_refs, pool, device.measure(pool, dev), args,
+                       label=f"synthetic device {dev}", truth=device.predict(pool))
+
+
+def few_shot_table(space, shape, refs, m_archs, m_y, args, label, truth=None) -> None:
+    truth = m_y if truth is None else truth
+    print(f"  {label}: {'k':>3} {'tau':>7} {'MAPE%':>7} | {'1-ref rescaled':>15} | {'layerwise only':>15}")
+    for k in (5, 10, 20):
+        res = []
+        for r in range(3 if args.quick else 20):
+            idx = np.random.default_rng([args.seed, k, r]).permutation(len(m_archs))
+            fit, test = idx[:k], idx[k:]
+            fit_archs, test_archs = [m_archs[i] for i in fit], [m_archs[i] for i in test]
+            model = FewShotLatencyPredictor(refs, space, shape, 10).fit(fit_archs, m_y[fit])
+            pred = model.predict(test_archs)
+            # baseline: the reference that ranks the k samples best, rescaled by the median ratio
+            ref_preds = {n: m.predict(fit_archs) for n, m in refs.items()}
+            best = max(ref_preds, key=lambda n: kendall_tau(m_y[fit], ref_preds[n]))
+            ratio = np.median(m_y[fit] / ref_preds[best])
+            base = ratio * refs[best].predict(test_archs)
+            lw = LayerwiseLatencyPredictor(space, shape, 10).fit(fit_archs, m_y[fit]).predict(test_archs)
+            res.append((kendall_tau(truth[test], pred), mape(truth[test], pred),
+                        kendall_tau(truth[test], base), mape(truth[test], base),
+                        kendall_tau(truth[test], lw), mape(truth[test], lw)))
+        m = np.mean(res, axis=0)
+        print(f"  {'':<{len(label)}}  {k:>3} {m[0]:7.3f} {m[1]:7.2f} | {m[2]:6.3f} {m[3]:7.2f}% | "
+              f"{m[4]:6.3f} {m[5]:7.2f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke mode")
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--png", type=Path, default=HERE / "out" / "predictors_curve.png")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "proxies", "latency"])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.png.parent.mkdir(parents=True, exist_ok=True)
+    supernet_csv = args.data / "ofa_digits_supernet.csv"
+    frame = pd.read_csv(supernet_csv)
+    # the space options travel with the data (written by predictors_data.py)
+    meta_path = args.data / "ofa_digits_meta.json"
+    options = (json.loads(meta_path.read_text())["space_options"] if meta_path.is_file() else
+               {"width_mult": 0.25, "resolutions": [12, 16, 20, 24], "input_shape": [1, 8, 8]})
+    args.input_shape = options["input_shape"]
+    space = get_space("mobilenetv3_ofa", **options)
+    archs, y, frame = read_arch_table(supernet_csv, "accuracy", space)
+    print(f"{supernet_csv.name}: {len(archs)} archs, inherited accuracy {y.min():.3f}..{y.max():.3f}")
+    standalone = None
+    standalone_csv = args.data / "ofa_digits_standalone.csv"
+    if standalone_csv.is_file():
+        standalone = read_arch_table(standalone_csv, "accuracy", space)
+        print(f"{standalone_csv.name}: {len(standalone[0])} archs, standalone accuracy "
+              f"{standalone[1].min():.3f}..{standalone[1].max():.3f}")
+    best = float("nan")
+    if "accuracy" not in args.skip:
+        best = section_accuracy(space, archs, y, standalone, args)
+    if "proxies" not in args.skip:
+        section_proxies(space, archs, y, standalone, args)
+    if "latency" not in args.skip:
+        section_latency(space, archs, frame, args)
+    print(f"predictors_best_tau_at_100: {best:.3f}")
+
+
+if __name__ == "__main__":
+    main()
