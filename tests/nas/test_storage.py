@@ -77,7 +77,8 @@ def _complete_trials(db: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize(("engine", "kill_after"), [("nsga2", 13), ("evolution", 22)])
+@pytest.mark.parametrize(("engine", "kill_after"), [
+    ("nsga2", 13), pytest.param("evolution", 22, marks=pytest.mark.slow)])
 def test_resume_after_sigkill_loses_and_repeats_nothing(problem, tmp_path, engine, kill_after):
     reference = _run(problem, engine, None)
     db = tmp_path / "k.db"
@@ -101,6 +102,7 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(problem, tmp_path, engin
     assert sorted(resumed.front["arch_key"]) == sorted(reference.front["arch_key"])
 
 
+@pytest.mark.slow
 def test_optuna_engine_resume_fails_orphans_and_completes_budget(problem, tmp_path):
     db = tmp_path / "o.db"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
