@@ -98,20 +98,22 @@ def section_accuracy(space, archs, y, standalone, args) -> float:
     png = plot_learning_curve(rows, args.png, title="OFA digits: inherited accuracy")
     print(f"plot: {png}")
 
-    if standalone is not None:
-        s_archs, s_y, s_frame = standalone
-        print("\n-- standalone-trained accuracies --")
-        tau_inh = kendall_tau(s_y, s_frame["inherited_accuracy"])
-        print(f"{len(s_archs)} archs: tau(inherited, standalone) = {tau_inh:.3f}")
-        keys = {a.key for a in s_archs}
-        pool = [i for i, a in enumerate(archs) if a.key not in keys][:200]
-        for name in ("ridge", "gp", "gbdt"):
-            model = get_predictor(name, space, seed=args.seed).fit([archs[i] for i in pool], y[pool])
-            scores = evaluate_predictor(model, s_archs, s_y)
-            print(f"{name:<6} fitted on {len(pool)} inherited accuracies -> standalone tau "
-                  f"{scores['kendall_tau']:.3f}, rho {scores['spearman']:.3f}")
     at = 100 if 100 in sizes else sizes[-1]
     return max(v[at] for v in best.values())
+
+
+def section_standalone(space, archs, y, standalone, args) -> None:
+    s_archs, s_y, s_frame = standalone
+    print("\n-- standalone-trained accuracies --")
+    tau_inh = kendall_tau(s_y, s_frame["inherited_accuracy"])
+    print(f"{len(s_archs)} archs: tau(inherited, standalone) = {tau_inh:.3f}")
+    keys = {a.key for a in s_archs}
+    pool = [i for i, a in enumerate(archs) if a.key not in keys][:200]
+    for name in ("ridge", "gp", "gbdt"):
+        model = get_predictor(name, space, seed=args.seed).fit([archs[i] for i in pool], y[pool])
+        scores = evaluate_predictor(model, s_archs, s_y)
+        print(f"{name:<6} fitted on {len(pool)} inherited accuracies -> standalone tau "
+              f"{scores['kendall_tau']:.3f}, rho {scores['spearman']:.3f}")
 
 
 def section_proxies(space, archs, y, standalone, args) -> None:
@@ -156,11 +158,12 @@ def section_latency(space, archs, frame, args) -> None:
     print("\n== latency ==")
     shape = tuple(args.input_shape)
     refs = {c: ColumnModel(frame, c) for c in frame.columns if c.endswith("_table_ms")}
-    new_col = "lat_cpu2_measured_ms"
+    new_col = args.new_device
+    refs.pop(new_col, None)
     if refs and new_col in frame:
         have = np.flatnonzero(frame[new_col].notna().to_numpy())
         m_archs, m_y = [archs[i] for i in have], frame[new_col].to_numpy()[have]
-        print(f"new device: torch CPU 2 threads, {len(m_archs)} archs measured end to end; "
+        print(f"new device: {new_col}, {len(m_archs)} archs; "
               f"references: {', '.join(refs)}")
         for name, ref in refs.items():
             print(f"  reference {name} alone: tau {kendall_tau(m_y, ref.predict(m_archs)):.3f}")
@@ -213,7 +216,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--png", type=Path, default=HERE / "out" / "predictors_curve.png")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "proxies", "latency"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["accuracy", "standalone", "proxies", "latency"])
+    parser.add_argument("--new-device", default="lat_cpu2_measured_ms",
+                        help="latency column playing the new device (the other *_table_ms are references)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.png.parent.mkdir(parents=True, exist_ok=True)
@@ -236,6 +242,8 @@ def main() -> None:
     best = float("nan")
     if "accuracy" not in args.skip:
         best = section_accuracy(space, archs, y, standalone, args)
+    if "standalone" not in args.skip and standalone is not None:
+        section_standalone(space, archs, y, standalone, args)
     if "proxies" not in args.skip:
         section_proxies(space, archs, y, standalone, args)
     if "latency" not in args.skip:
