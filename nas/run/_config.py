@@ -145,11 +145,10 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 def validate_components(cfg: ExperimentConfig, where: str = "experiment") -> ExperimentConfig:
     """Check names and options against the registries, before anything runs."""
     from hardware import get_device, list_devices
+    from nas.search import list_engines
     from predictors import list_predictors
     from search_spaces import get_space, list_spaces
     from supernets import OFATrainConfig
-
-    from nas.search import list_engines
 
     if cfg.space.name not in list_spaces():
         raise ConfigError(f"space.name: unknown space {cfg.space.name!r}; valid: {', '.join(list_spaces())}")

@@ -313,9 +313,8 @@ class _Context:
 
     def _export(self, arch: Architecture, item: dict[str, Any]) -> dict[str, Any]:
         from hardware import Profiler, get_device
-        from supernets import evaluate_subnet
-
         from nas.run._export import export_subnet
+        from supernets import evaluate_subnet
 
         test_acc = evaluate_subnet(self.supernet, arch, self.data, "test", seed=self.cfg.seed)
         model = self.supernet.extract(arch)

@@ -28,7 +28,7 @@ def _histories(chosen: list[dict[str, Any]]) -> pd.DataFrame:
 def _front(history: pd.DataFrame) -> pd.DataFrame:
     """Accuracy/latency front per device over every evaluated architecture."""
     fronts = []
-    for device, group in history.groupby("device", sort=False):
+    for _, group in history.groupby("device", sort=False):
         group = group.drop_duplicates("arch_key")
         points = np.stack([-group["accuracy"].to_numpy(float), group["latency_ms"].to_numpy(float)], 1)
         ranks = non_dominated_sort(points)
@@ -114,6 +114,6 @@ def _markdown(path: Path, ctx, chosen, baseline, quality, front) -> None:
               "accuracy/latency front per device", "- `subnets/<device>-<budget>/`: `model.pt` (state_dict + "
               "arch), `model.torchscript.pt`, `model.onnx`, `summary.json`", "- `study.db`: the Optuna study "
               "(open with `optuna-dashboard sqlite:///study.db`)", "- `run.log`: one line per stage", "",
-              f"Front size per device: " + ", ".join(f"{d}: {n}" for d, n in front.groupby('device').size().items()),
+              "Front size per device: " + ", ".join(f"{d}: {n}" for d, n in front.groupby('device').size().items()),
               "", "## Config", "", "```yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip(), "```", ""]
     path.write_text("\n".join(lines))

@@ -32,6 +32,9 @@ from optuna.trial import TrialState
 from nas.errors import StorageError
 from search_spaces import Architecture, SearchSpace
 
+# Our progress bars and stage summaries replace Optuna's per-study INFO lines.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
 __all__ = ["Record", "StudySession", "storage_url"]
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,8 @@ N_SAMPLES = 12
 
 
 def test_every_builtin_space_is_tested():
-    from tests.conftest import SMALL_SPACES
-
     from search_spaces.builtin import BUILTIN_SPACES
+    from tests.conftest import SMALL_SPACES
 
     assert set(list_spaces()) >= set(BUILTIN_SPACES)
     assert set(SMALL_SPACES) == set(BUILTIN_SPACES)
