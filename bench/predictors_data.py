@@ -1,4 +1,4 @@
-"""Ground truth for bench/predictors.py: OFA digits data sets in bench/data/.
+"""Ground truth for bench/predictor_quality.py: OFA digits data sets in bench/data/.
 
 Produces, for a reduced ``mobilenetv3_ofa`` on digits (8x8 images upsampled to
 the chosen resolution):

@@ -11,7 +11,7 @@
    Runtime) at 5/10/20 measurements; the same on synthetic devices; and the
    layer-feature predictor learned without a table.
 
-    python bench/predictors.py [--quick] [--threads 1] [--png bench/out/predictors_curve.png]
+    python bench/predictor_quality.py [--quick] [--threads 1] [--png bench/out/predictors_curve.png]
 
 The last line is ``predictors_best_tau_at_100: <value>``.
 """
