@@ -18,7 +18,17 @@ import torch
 from torch import nn
 
 from search_spaces import Architecture, SearchSpace, get_op
-from search_spaces._plan import PCell, PCellStack, PNode, POp, PParallel, PResidual, PSeq
+from search_spaces._plan import (
+    ParallelModule,
+    PCell,
+    PCellStack,
+    PNode,
+    POp,
+    PParallel,
+    PResidual,
+    PSeq,
+    ResidualModule,
+)
 from supernets._ofa.dynamic import DynamicOp, dynamic_op_class
 from supernets.errors import SupernetError
 
@@ -64,27 +74,6 @@ class _Seq(nn.Module):
         for i in self.active:
             x = self.items[i](x)
         return x
-
-
-class _Residual(nn.Module):
-    def __init__(self, body: nn.Module) -> None:
-        super().__init__()
-        self.body = body
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
-class _Parallel(nn.Module):
-    def __init__(self, branches: list[nn.Module], merge: str, split: bool) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
-        self.merge, self.split = merge, split
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inputs = x.chunk(len(self.branches), dim=1) if self.split else [x] * len(self.branches)
-        outs = [b(i) for b, i in zip(self.branches, inputs)]
-        return torch.cat(outs, dim=1) if self.merge == "concat" else torch.stack(outs).sum(0)
 
 
 def _match(active: list[PNode], paths: list[str], where: str) -> list[int]:
@@ -212,9 +201,9 @@ class OFASupernet(nn.Module):
         if isinstance(p, PSeq):
             return _Seq([self._compile(c) for c in p.children], [c.path for c in p.children])
         if isinstance(p, PResidual):
-            return _Residual(self._compile(p.body))
+            return ResidualModule(self._compile(p.body))
         if isinstance(p, PParallel):
-            return _Parallel([self._compile(b) for b in p.branches], p.merge, p.split)
+            return ParallelModule([self._compile(b) for b in p.branches], p.merge, p.split)
         raise SupernetError(f"{p.path}: {type(p).__name__} is not supported by the OFA supernet")
 
     # ------------------------------------------------------------------ activation
@@ -237,9 +226,9 @@ class OFASupernet(nn.Module):
             module.active = _match(p.children, module.paths, p.path or "root")
             for i, child in zip(module.active, p.children):
                 self._activate(module.items[i], child)
-        elif isinstance(module, _Residual):
+        elif isinstance(module, ResidualModule):
             self._activate(module.body, p.body)
-        elif isinstance(module, _Parallel):
+        elif isinstance(module, ParallelModule):
             for m, b in zip(module.branches, p.branches):
                 self._activate(m, b)
 
@@ -334,9 +323,9 @@ class OFASupernet(nn.Module):
         elif isinstance(dyn, _Seq):
             for child, i, sub in zip(static, dyn.active, p.children):
                 self._load(child, dyn.items[i], sub)
-        elif isinstance(dyn, _Residual):
+        elif isinstance(dyn, ResidualModule):
             self._load(static.body, dyn.body, p.body)
-        elif isinstance(dyn, _Parallel):
+        elif isinstance(dyn, ParallelModule):
             for s, d, b in zip(static.branches, dyn.branches, p.branches):
                 self._load(s, d, b)
 
