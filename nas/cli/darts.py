@@ -22,28 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
+from nas.config import load_yaml, parse
 from nas.errors import ConfigError
 from search_spaces import get_space
 from supernets import DartsConfig, plot_alpha_history, search_darts, train_standalone
 from supernets.data import load_dataset
-
-
-def _section(cls, data: Any, where: str):
-    """A frozen dataclass from a mapping; unknown keys list the valid ones."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: must be a mapping, got {type(data).__name__}")
-    valid = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(valid))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(valid)}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -67,7 +51,7 @@ class TrainSection:
 @dataclass(frozen=True)
 class DartsExperiment:
     space: str = "nb201"
-    space_options: dict = field(default_factory=dict)
+    space_options: dict[str, Any] = field(default_factory=dict)
     data: DataSection = field(default_factory=DataSection)
     search: DartsConfig = field(default_factory=DartsConfig)
     train: TrainSection = field(default_factory=TrainSection)
@@ -76,26 +60,17 @@ class DartsExperiment:
 
 
 def load_experiment(path: str | Path) -> DartsExperiment:
-    """Parse a DARTS experiment YAML file into frozen dataclasses."""
-    raw = yaml.safe_load(Path(path).read_text())
-    raw = {} if raw is None else raw
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
-    top = _section(DartsExperiment, {k: v for k, v in raw.items()
-                                     if k not in ("data", "search", "train")}, str(path))
-    if not isinstance(top.space_options, Mapping):
-        raise ConfigError(f"{path}: space_options must be a mapping")
-    search = raw.get("search") or {}
+    """Parse a DARTS experiment YAML file (``safe_load``) into frozen dataclasses;
+    every error names its key path and lists the valid keys."""
+    raw = load_yaml(path)
+    search = raw.pop("search", None) or {}
+    top = parse(DartsExperiment, raw, "")
     if not isinstance(search, Mapping):
-        raise ConfigError(f"{path}: search: must be a mapping")
+        raise ConfigError("search: expected a mapping of keys for DartsConfig")
     try:
-        config = DartsConfig.from_dict(search)
+        return dataclasses.replace(top, search=DartsConfig.from_dict(search))
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{path}: search: {exc}") from None
-    return dataclasses.replace(
-        top, data=_section(DataSection, raw.get("data"), f"{path}: data"), search=config,
-        train=_section(TrainSection, raw.get("train"), f"{path}: train"),
-    )
+        raise ConfigError(f"search: {exc}") from None
 
 
 def cmd_search(args) -> int:

@@ -38,7 +38,7 @@ def test_unknown_keys_are_one_line_errors_listing_valid_keys(tmp_path, capsys):
     cfg.write_text(CONFIG + "serach: {}\n")
     assert main(["darts", "search", str(cfg)]) == 2
     err = capsys.readouterr().err
-    assert "unknown key(s) ['serach']" in err and "valid keys: space, space_options" in err and "threads" in err
+    assert "serach: unknown key (did you mean 'search'?); valid keys: space, space_options" in err and "threads" in err
     cfg.write_text(CONFIG.replace("epochs: 1, batch", "epocs: 1, batch", 1))
     assert main(["darts", "search", str(cfg)]) == 2
     assert "valid settings: epochs" in capsys.readouterr().err
