@@ -1,0 +1,51 @@
+"""Wall time of each stage of the quickstart (``nas run experiments/quickstart.yaml``).
+
+Usage::
+
+    python bench/quickstart.py                 # a fresh run in a temporary folder
+    python bench/quickstart.py --run-dir DIR   # read the stage times an earlier run recorded
+
+Each stage's time is what the run recorded in ``DIR/.stages/<stage>.json`` when the
+stage ran (a stage reused from cache records 0 s in that run, so use a fresh folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_times(run_dir: Path) -> dict[str, float]:
+    return {p.stem: float(json.loads(p.read_text())["seconds"])
+            for p in sorted((run_dir / ".stages").glob("*.json"))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "experiments" / "quickstart.yaml"))
+    parser.add_argument("--run-dir", help="read the times of an existing run instead of running")
+    args = parser.parse_args()
+    if args.run_dir:
+        run_dir, wall = Path(args.run_dir), None
+    else:
+        from nas.run import load_experiment, run_experiment
+
+        run_dir = Path(tempfile.mkdtemp(prefix="quickstart-"))
+        start = time.perf_counter()
+        run_experiment(load_experiment(args.config), run_dir, progress=False, echo=False)
+        wall = time.perf_counter() - start
+    times = stage_times(run_dir)
+    for name, seconds in times.items():
+        print(f"{name:<28} {seconds:8.1f} s")
+    total = sum(times.values())
+    print(f"{'stages total':<28} {total:8.1f} s" + (f"   (wall incl. set-up: {wall:.1f} s)" if wall else ""))
+    print(f"quickstart_total_s: {wall if wall is not None else total:.1f}")
+
+
+if __name__ == "__main__":
+    main()
