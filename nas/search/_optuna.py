@@ -81,50 +81,51 @@ class OptunaEngine(SearchEngine):
         self._pending = []
 
 
+class _ModelBasedEngine(OptunaEngine):
+    """An Optuna sampler that starts with ``n_startup_trials`` random trials."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10) -> None:
+        super().__init__(space, seed)
+        self.n_startup_trials = int(n_startup_trials)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "n_startup_trials": self.n_startup_trials}
+
+    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature warnings of Optuna
+            return self._sampler(seed)
+
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        raise NotImplementedError
+
+
 @register_engine("optuna-tpe")
-class OptunaTPE(OptunaEngine):
+class OptunaTPE(_ModelBasedEngine):
     """Optuna's TPE sampler (multivariate, grouped for conditional spaces).
 
     Args:
         n_startup_trials: random trials before the model is used.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10) -> None:
-        super().__init__(space, seed)
-        self.n_startup_trials = int(n_startup_trials)
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "n_startup_trials": self.n_startup_trials}
-
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials,
-                                              multivariate=True, group=True,
-                                              warn_independent_sampling=False)
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials,
+                                          multivariate=True, group=True,
+                                          warn_independent_sampling=False)
 
 
 @register_engine("optuna-gp")
-class OptunaGP(OptunaEngine):
+class OptunaGP(_ModelBasedEngine):
     """Optuna's Gaussian-process sampler (slow per trial: refits the GP every ask).
 
     Args:
         n_startup_trials: random trials before the GP is used.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10) -> None:
-        super().__init__(space, seed)
-        self.n_startup_trials = int(n_startup_trials)
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "n_startup_trials": self.n_startup_trials}
-
-    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.n_startup_trials,
-                                             deterministic_objective=True,
-                                             warn_independent_sampling=False)
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.n_startup_trials,
+                                         deterministic_objective=True,
+                                         warn_independent_sampling=False)
 
 
 @register_engine("optuna-nsga2")
