@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,18 @@ class SearchSpace:
         self.input_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
         self._plans = functools.lru_cache(maxsize=4096)(self._plan_uncached)
+        # Keys of architectures this space derived itself (sample, mutate, crossover,
+        # suggest, validate): members by construction, so validate() skips the walk.
+        self._members: OrderedDict[str, None] = OrderedDict()
+
+    _MEMBERS_MAX = 200_000
+
+    def _member(self, decisions: Mapping[str, Any]) -> Architecture:
+        arch = decisions if isinstance(decisions, Architecture) else Architecture(decisions)
+        self._members[arch.key] = None
+        if len(self._members) > self._MEMBERS_MAX:
+            self._members.popitem(last=False)
+        return arch
 
     def __repr__(self) -> str:
         return f"SearchSpace({self.name!r}, size={self.size():.3g})"
@@ -106,7 +119,7 @@ class SearchSpace:
     def sample(self, rng: RngLike = None) -> Architecture:
         """Draw an architecture following the grammar's probabilities (uniform by default)."""
         _, rec = self._derive(RandomDecider(_rng(rng)))
-        return Architecture(rec.decisions)
+        return self._member(rec.decisions)
 
     def validate(self, arch: Mapping[str, Any]) -> Architecture:
         """Check membership; return the architecture as a canonical :class:`Architecture`.
@@ -117,6 +130,8 @@ class SearchSpace:
         """
         if not isinstance(arch, Architecture):
             arch = Architecture(arch)
+        if arch.key in self._members:
+            return arch
         _, rec = self._derive(ArchDecider(arch))
         extra = sorted(set(arch) - set(rec.decisions))
         if extra:
@@ -124,7 +139,7 @@ class SearchSpace:
                 f"unexpected decision path(s) {extra} for space {self.name!r} "
                 f"(not reached by this architecture's derivation)", extra[0]
             )
-        return arch
+        return self._member(arch)
 
     def contains(self, arch: Mapping[str, Any]) -> bool:
         try:
@@ -147,7 +162,7 @@ class SearchSpace:
             proposal[path] = options[int(gen.integers(len(options)))]
             _, rec = self._derive(FallbackDecider(proposal, gen))
             proposal = dict(rec.decisions)
-        return Architecture(proposal)
+        return self._member(proposal)
 
     def crossover(self, a: Architecture, b: Architecture, rng: RngLike = None) -> Architecture:
         """Uniform crossover of decisions; the child is re-derived so it stays in the space."""
@@ -159,12 +174,12 @@ class SearchSpace:
             else:
                 proposal[path] = a[path] if path in a else b[path]
         _, rec = self._derive(FallbackDecider(proposal, gen))
-        return Architecture(rec.decisions)
+        return self._member(rec.decisions)
 
     def suggest(self, trial: Any) -> Architecture:
         """Optuna define-by-run: every reached decision is a categorical parameter."""
         _, rec = self._derive(_OptunaDecider(trial))
-        return Architecture(rec.decisions)
+        return self._member(rec.decisions)
 
     def choices(self, arch: Architecture) -> dict[str, tuple]:
         """The allowed values at every decision the architecture reaches."""
