@@ -68,8 +68,8 @@ def load_experiment(path: str | Path) -> DartsExperiment:
     if not isinstance(search, Mapping):
         raise ConfigError("search: expected a mapping of keys for DartsConfig")
     try:
-        return dataclasses.replace(top, search=DartsConfig.from_dict(search))
-    except (ValueError, TypeError) as exc:
+        return dataclasses.replace(top, search=DartsConfig.from_dict(search, "search"))
+    except TypeError as exc:
         raise ConfigError(f"search: {exc}") from None
 
 

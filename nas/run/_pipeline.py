@@ -149,7 +149,7 @@ class _Context:
 
         for dev in self.cfg.devices:
             if dev.table is not None:
-                device = get_device(dev.kind, **dev.options) if dev.options or dev.kind else None
+                device = get_device(dev.kind, **dev.options)
                 table = LatencyTable.load(dev.table, space=self.space, device=device,
                                           input_shape=self.shape)
                 self.keys[f"table-{dev.name}"] = stable_hash("table", str(Path(dev.table).resolve()))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from supernets._config import check_keys
 from supernets.errors import SupernetError
 
 __all__ = ["DartsConfig"]
@@ -72,14 +73,9 @@ class DartsConfig:
                 raise SupernetError(f"DartsConfig: `{rule}` must hold, but got {self}")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> DartsConfig:
+    def from_dict(cls, data: Mapping[str, Any] | None, where: str = "search") -> DartsConfig:
         """Build from plain data (e.g. a YAML section); unknown keys list the valid ones."""
-        data = dict(data or {})
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise SupernetError(f"unknown DARTS setting(s) {unknown}; valid settings: {', '.join(valid)}")
-        return cls(**data)
+        return cls(**check_keys(data or {}, cls, where))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from supernets._config import check_keys
 from supernets._ofa.supernet import ELASTIC
 from supernets.errors import SupernetError
 
@@ -143,12 +144,12 @@ class OFATrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> OFATrainConfig:
         """Parse plain data; unknown keys are errors listing the valid ones."""
-        data = dict(_check_keys(data, cls, where))
+        data = dict(check_keys(data, cls, where))
         if "phases" in data:
             if not isinstance(data["phases"], list):
                 raise SupernetError(f"{where}.phases must be a list of phase mappings")
             data["phases"] = tuple(
-                PhaseConfig(**_check_keys(p, PhaseConfig, f"{where}.phases[{i}]"))
+                PhaseConfig(**check_keys(p, PhaseConfig, f"{where}.phases[{i}]"))
                 for i, p in enumerate(data["phases"]))
         try:
             return cls(**data)
@@ -166,12 +167,3 @@ class OFATrainConfig:
             data = data["supernet"]
         return cls.from_dict(data, where=str(path))
 
-
-def _check_keys(data: Any, cls: type, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise SupernetError(f"{where}: expected a mapping, got {type(data).__name__}")
-    valid = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(valid))
-    if unknown:
-        raise SupernetError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(valid)}")
-    return data
