@@ -82,6 +82,28 @@ class SearchEngine(ABC):
         """Hook: restore what :meth:`_extra_state` saved (stateless engines: nothing)."""
 
     # helpers for subclasses --------------------------------------------------------
+    def _fresh_rows(self, make: Callable[[int], np.ndarray], n: int, tries: int = 20
+                    ) -> list[Architecture]:
+        """Batch :meth:`_fresh` on the space's decision table: ``make(k)`` returns an
+        index matrix of ``k`` proposals; rows whose architecture was proposed before
+        (or earlier in this batch) are made again, at most ``tries`` times."""
+        table = self.space.decision_table
+        archs = table.to_archs(make(n))
+        for _ in range(tries):
+            seen, redo = self._seen, []
+            batch: set[str] = set()
+            for i, arch in enumerate(archs):
+                if arch.key in seen or arch.key in batch:
+                    redo.append(i)
+                else:
+                    batch.add(arch.key)
+            if not redo:
+                break
+            for i, arch in zip(redo, table.to_archs(make(len(redo))), strict=True):
+                archs[i] = arch
+        self._seen.update(a.key for a in archs)
+        return archs
+
     def _fresh(self, make: Callable[[], Architecture], tries: int = 20) -> Architecture:
         """Call ``make`` until it yields an architecture not proposed before (bounded)."""
         arch = make()
