@@ -58,6 +58,10 @@ __all__ = ["DecisionTable", "compile_table"]
 INACTIVE = -1
 
 
+def _gen(rng: np.random.Generator | int | None) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
 class _NotCompilable(Exception):
     pass
 
@@ -249,12 +253,12 @@ class DecisionTable:
             x[:, slots] = np.where(active, cur, INACTIVE)
         return x
 
-    def sample_batch(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def sample_batch(self, n: int, rng: np.random.Generator | int | None) -> np.ndarray:
         """``n`` architectures drawn as ``SearchSpace.sample`` draws them (per-slot
         independent, by the grammar's probabilities), as an index matrix."""
-        return self._resolve(self._draw(n, rng), None)
+        return self._resolve(self._draw(n, _gen(rng)), None)
 
-    def mutate_batch(self, x: np.ndarray, rng: np.random.Generator, n: int = 1,
+    def mutate_batch(self, x: np.ndarray, rng: np.random.Generator | int | None, n: int = 1,
                      rate: float | None = None) -> np.ndarray:
         """Mutated copies of the rows of ``x``.
 
@@ -265,6 +269,7 @@ class DecisionTable:
         unchanged.
         """
         x = np.array(x, dtype=np.int64, copy=True)
+        rng = _gen(rng)
         if len(x) == 0:
             return x
         rows = np.arange(len(x))
@@ -282,9 +287,10 @@ class DecisionTable:
             self._resolve(x, self._draw(len(x), rng))
         return x
 
-    def crossover_batch(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def crossover_batch(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator | int | None) -> np.ndarray:
         """Uniform crossover of rows ``a[i]`` and ``b[i]`` (``SearchSpace.crossover``)."""
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        rng = _gen(rng)
         take_a = rng.random(a.shape) < 0.5
         child = np.where((a >= 0) & (b >= 0), np.where(take_a, a, b), np.maximum(a, b))
         return self._resolve(child, self._draw(len(child), rng))

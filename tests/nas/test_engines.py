@@ -119,3 +119,25 @@ def test_state_round_trip_with_empty_population(problem):
     again = get_engine("evolution", problem.space, seed=5, population_size=4)
     again.load_state_dict(engine.state_dict())
     assert [a.key for a in again.ask(3)] == [a.key for a in engine.ask(3)]
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_engines_on_a_space_without_decision_table(name):
+    """Recursive grammars take the per-architecture path: same contract, deterministic."""
+    from nas.objectives import CallableObjective
+    from search_spaces import get_space
+
+    space = get_space("einspace_lite")
+    assert space.decision_table is None
+    w = np.random.default_rng(0).normal(size=space.encoding_size)
+    problem = Problem(space, [CallableObjective("f", lambda a: space.encode_batch(a) @ w),
+                              CallableObjective("g", lambda a: space.encode_batch(a) @ w[::-1])])
+
+    def keys(seed):
+        engine = get_engine(name, space, seed=seed, **({} if name == "random" else {"population_size": 4}))
+        result = run_search(problem, engine, budget=16, batch_size=4, progress=False)
+        assert all(space.contains(a) for a in result.front_archs)
+        return list(result.history["arch_key"])
+
+    first = keys(5)
+    assert first == keys(5) and len(set(first)) == 16
