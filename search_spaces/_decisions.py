@@ -164,6 +164,14 @@ def compile_table(grammar: Grammar) -> DecisionTable | None:
     return DecisionTable(slots.paths, slots.choices, slots.probs, slots.control)
 
 
+def _objects(items: list[Any]) -> np.ndarray:
+    """1-D object array of ``items`` (tuples stay elements, not rows)."""
+    out = np.empty(len(items), dtype=object)
+    for j, item in enumerate(items):
+        out[j] = item
+    return out
+
+
 def _fragment(path: str, value: Any) -> str:
     """``"path":value`` exactly as ``Architecture.to_json`` writes it."""
     return json.dumps({path: _jsonable(value)}, separators=(",", ":"))[1:-1]
@@ -197,9 +205,13 @@ class DecisionTable:
         self._levels = self._compile_levels(control)
         # conversions to architectures: slots in sorted-path order, JSON fragments per value
         self._order = np.array(sorted(range(self.num_slots), key=self.paths.__getitem__), dtype=np.int64)
-        self._sorted_paths = [self.paths[s] for s in self._order]
-        self._sorted_values = [self.choices[s] for s in self._order]
-        self._fragments = [[_fragment(self.paths[s], v) for v in self.choices[s]] for s in self._order]
+        # flat object arrays over every (slot, value) in sorted-path order, gathered per batch
+        sizes = self.sizes[self._order]
+        self._flat_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self._flat_paths = _objects([self.paths[s] for s in self._order for _ in self.choices[s]])
+        self._flat_values = _objects([v for s in self._order for v in self.choices[s]])
+        self._flat_fragments = _objects([_fragment(self.paths[s], v)
+                                         for s in self._order for v in self.choices[s]])
         self._value_index = [{v: k for k, v in enumerate(c)} for c in self.choices]
         self.mutable = self.sizes > 1
 
@@ -309,14 +321,20 @@ class DecisionTable:
         """Architectures of the rows (their JSON key computed from per-value fragments);
         each remembers its row, so :meth:`to_matrix` on them is a stack."""
         x = np.asarray(x, dtype=np.int64)
-        xs = x[:, self._order].tolist()
-        paths, values, frags = self._sorted_paths, self._sorted_values, self._fragments
-        out = []
+        xs = x[:, self._order]
+        active = xs >= 0
+        # per row: the reached slots first (still in sorted-path order), then gathers
+        perm = np.argsort(~active, axis=1, kind="stable")
+        flat = np.take_along_axis(self._flat_offsets + np.where(active, xs, 0), perm, axis=1)
+        counts = active.sum(axis=1).tolist()
+        paths = self._flat_paths[flat].tolist()
+        values = self._flat_values[flat].tolist()
+        frags = self._flat_fragments[flat].tolist()
         sha1, trusted = hashlib.sha1, Architecture._trusted
-        for i, row in enumerate(xs):
-            active = [j for j, v in enumerate(row) if v >= 0]
-            decisions = {paths[j]: values[j][row[j]] for j in active}
-            text = "{" + ",".join([frags[j][row[j]] for j in active]) + "}"
+        out = []
+        for i, k in enumerate(counts):
+            decisions = dict(zip(paths[i][:k], values[i][:k]))
+            text = "{" + ",".join(frags[i][:k]) + "}"
             out.append(trusted(decisions, sha1(text.encode()).hexdigest()[:16], (self, x[i])))
         return out
 

@@ -237,9 +237,11 @@ class NSGA2(_PopulationEngine):
                   if self.space.decision_table is not None else None)
         f = np.vstack([self.values, values])
         v = np.concatenate([self.violations, np.asarray(violations, dtype=float)])
-        ranks = non_dominated_sort(f, v)
+        ranks = non_dominated_sort(f, v, stop_after=self.population_size)
         crowd = np.zeros(len(pop))
-        for r in np.unique(ranks):
+        for r in np.unique(ranks):  # the fronts that keep members (the rest are not sorted)
+            if np.count_nonzero(ranks < r) >= self.population_size:
+                break
             members = np.flatnonzero(ranks == r)
             crowd[members] = crowding_distance(f[members])
         # Survivors: lowest rank first, then largest crowding; stable for determinism.
