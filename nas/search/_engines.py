@@ -57,6 +57,9 @@ class RandomSearch(SearchEngine):
 class _PopulationEngine(SearchEngine):
     """Keeps a population of (arch, minimised values, violation) across tells."""
 
+    crossover_prob = 0.0
+    mutation_rate: float | None = None
+
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         super().__init__(space, seed)
         self.population: list[Architecture] = []
@@ -66,7 +69,8 @@ class _PopulationEngine(SearchEngine):
 
     def _vary(self, first: Architecture, second: Architecture | None) -> Architecture:
         child = first if second is None else self.space.crossover(first, second, self.rng)
-        return self.space.mutate(child, self.rng)
+        n = 1 if self.mutation_rate is None else 1 + int(self.rng.binomial(len(child), self.mutation_rate))
+        return self.space.mutate(child, self.rng, n=n)
 
     def _population_matrix(self) -> np.ndarray:
         if self._matrix is None or len(self._matrix) != len(self.population):
@@ -81,7 +85,8 @@ class _PopulationEngine(SearchEngine):
 
     def _offspring(self, n: int, select) -> list[Architecture]:
         """``n`` children: ``select(k)`` gives ``k`` parent indices; a second parent and
-        a crossover with probability ``crossover_prob``, then one mutation."""
+        a crossover with probability ``crossover_prob``, then one mutation (plus each
+        decision with probability ``mutation_rate`` when set)."""
         table = self.space.decision_table
         if table is None:
             def child() -> Architecture:
@@ -100,7 +105,7 @@ class _PopulationEngine(SearchEngine):
             children = first.copy()
             if cross.any():
                 children[cross] = table.crossover_batch(first[cross], second[cross], self.rng)
-            return table.mutate_batch(children, self.rng)
+            return table.mutate_batch(children, self.rng, rate=self.mutation_rate)
 
         return self._fresh_rows(make, n)
 
@@ -133,18 +138,23 @@ class RegularizedEvolution(_PopulationEngine):
         population_size: members kept alive.
         sample_size: tournament size.
         crossover_prob: probability of crossing two tournament winners before mutation.
+        mutation_rate: besides the one mutated decision, each reached decision also
+            changes with this probability (``None``: exactly one mutation per child).
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
-                 sample_size: int = 10, crossover_prob: float = 0.3) -> None:
+                 sample_size: int = 10, crossover_prob: float = 0.3,
+                 mutation_rate: float | None = None) -> None:
         super().__init__(space, seed)
         self.population_size = _positive("population_size", population_size, 2)
         self.sample_size = _positive("sample_size", sample_size)
         self.crossover_prob = _probability("crossover_prob", crossover_prob)
+        self.mutation_rate = None if mutation_rate is None else _probability("mutation_rate", mutation_rate)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "population_size": self.population_size,
-                "sample_size": self.sample_size, "crossover_prob": self.crossover_prob}
+                "sample_size": self.sample_size, "crossover_prob": self.crossover_prob,
+                "mutation_rate": self.mutation_rate}
 
     def _tournaments(self, scaled: np.ndarray, m: int) -> np.ndarray:
         """Winners (population indices) of ``m`` independent tournaments."""
@@ -201,19 +211,22 @@ class NSGA2(_PopulationEngine):
     Args:
         population_size: survivors after each selection.
         crossover_prob: probability of crossover before mutation.
+        mutation_rate: besides the one mutated decision, each reached decision also
+            changes with this probability (``None``: exactly one mutation per child).
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
-                 crossover_prob: float = 0.9) -> None:
+                 crossover_prob: float = 0.9, mutation_rate: float | None = None) -> None:
         super().__init__(space, seed)
         self.population_size = _positive("population_size", population_size, 2)
         self.crossover_prob = _probability("crossover_prob", crossover_prob)
+        self.mutation_rate = None if mutation_rate is None else _probability("mutation_rate", mutation_rate)
         self._rank = np.zeros(0, dtype=int)
         self._crowding = np.zeros(0)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "population_size": self.population_size,
-                "crossover_prob": self.crossover_prob}
+                "crossover_prob": self.crossover_prob, "mutation_rate": self.mutation_rate}
 
     def _binary_tournaments(self, m: int) -> np.ndarray:
         """Winners (population indices) of ``m`` binary tournaments on (rank, crowding)."""

@@ -141,3 +141,12 @@ def test_engines_on_a_space_without_decision_table(name):
 
     first = keys(5)
     assert first == keys(5) and len(set(first)) == 16
+
+
+def test_mutation_rate_option(problem):
+    with pytest.raises(SearchError, match="mutation_rate must lie in"):
+        get_engine("nsga2", problem.space, mutation_rate=1.5)
+    engine = get_engine("evolution", problem.space, seed=2, population_size=4, mutation_rate=0.5)
+    assert engine.config()["mutation_rate"] == 0.5
+    result = run_search(problem, engine, budget=24, batch_size=4, progress=False)
+    assert result.history["arch_key"].is_unique and len(result) == 24

@@ -166,3 +166,11 @@ def test_table_archs_pickle_without_their_row():
     again = pickle.loads(pickle.dumps(arch))
     assert again == arch and again.key == arch.key and again._origin is None
     np.testing.assert_array_equal(space.to_matrix([again]), space.to_matrix([arch]))
+
+
+def test_mutation_rate_changes_more_decisions():
+    table = get_space("mobilenetv3_ofa", **COMPILED["mobilenetv3_ofa"]).decision_table
+    x = table.sample_batch(400, 0)
+    both = lambda y: ((x != y) & (x >= 0) & (y >= 0)).sum(axis=1)  # noqa: E731
+    one, many = both(table.mutate_batch(x, 1)), both(table.mutate_batch(x, 1, rate=0.3))
+    assert (one == 1).all() and (many >= 1).all() and many.mean() > 5
