@@ -210,13 +210,17 @@ class NSGA2(_PopulationEngine):
 
     Args:
         population_size: survivors after each selection.
-        crossover_prob: probability of crossover before mutation.
+        crossover_prob: probability of crossover before mutation. The default 0.5
+            (not the textbook 0.9) is measured: on nb201 (bench/search_quality.py's
+            problem, 20 seeds) it reaches 99% of the exact front's hypervolume in a
+            median 325 evaluations instead of 465, with the same hypervolume on
+            mobilenetv3_ofa at 1,000 evaluations (bench/README.md, Search quality).
         mutation_rate: besides the one mutated decision, each reached decision also
             changes with this probability (``None``: exactly one mutation per child).
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
-                 crossover_prob: float = 0.9, mutation_rate: float | None = None) -> None:
+                 crossover_prob: float = 0.5, mutation_rate: float | None = None) -> None:
         super().__init__(space, seed)
         self.population_size = _positive("population_size", population_size, 2)
         self.crossover_prob = _probability("crossover_prob", crossover_prob)
