@@ -319,8 +319,9 @@ class DecisionTable:
     # conversions -------------------------------------------------------------------
     def to_archs(self, x: np.ndarray) -> list[Architecture]:
         """Architectures of the rows (their JSON key computed from per-value fragments);
-        each remembers its row, so :meth:`to_matrix` on them is a stack."""
-        x = np.asarray(x, dtype=np.int64)
+        each remembers its row (a read-only copy), so :meth:`to_matrix` on them is a stack."""
+        x = np.array(x, dtype=np.int64, copy=True)
+        x.setflags(write=False)
         xs = x[:, self._order]
         active = xs >= 0
         # per row: the reached slots first (still in sorted-path order), then gathers

@@ -86,7 +86,8 @@ class _PopulationEngine(SearchEngine):
     def _offspring(self, n: int, select) -> list[Architecture]:
         """``n`` children: ``select(k)`` gives ``k`` parent indices; a second parent and
         a crossover with probability ``crossover_prob``, then one mutation (plus each
-        decision with probability ``mutation_rate`` when set)."""
+        decision with probability ``mutation_rate`` when set). A child proposed before
+        is made again (20 tries), then mutated further until it is new (20 more)."""
         table = self.space.decision_table
         if table is None:
             def child() -> Architecture:
@@ -95,7 +96,7 @@ class _PopulationEngine(SearchEngine):
                           if self.rng.random() < self.crossover_prob else None)
                 return self._vary(first, second)
 
-            return [self._fresh(child) for _ in range(n)]
+            return [self._fresh(child, again=lambda a: self._vary(a, None)) for _ in range(n)]
         pop = self._population_matrix()
 
         def make(k: int) -> np.ndarray:
@@ -107,7 +108,11 @@ class _PopulationEngine(SearchEngine):
                 children[cross] = table.crossover_batch(first[cross], second[cross], self.rng)
             return table.mutate_batch(children, self.rng, rate=self.mutation_rate)
 
-        return self._fresh_rows(make, n)
+        # A child already proposed is made again from fresh tournaments; when that keeps
+        # failing (the population's neighbourhood is exhausted) it is mutated once more,
+        # and again, so the search walks on instead of stalling.
+        return self._fresh_rows(make, n, again=lambda rows: table.mutate_batch(
+            rows, self.rng, rate=self.mutation_rate))
 
     def _extra_state(self) -> dict[str, Any]:
         return {"population": archs_to_json(self.population), "values": self.values.tolist(),
