@@ -150,3 +150,22 @@ def test_mutation_rate_option(problem):
     assert engine.config()["mutation_rate"] == 0.5
     result = run_search(problem, engine, budget=24, batch_size=4, progress=False)
     assert result.history["arch_key"].is_unique and len(result) == 24
+
+
+def test_population_engines_walk_on_until_the_space_is_exhausted():
+    """27 architectures, budget 27: repeated children are mutated further instead of
+    stalling in the population's exhausted neighbourhood (NSGA-II seed 1 stopped at 25
+    when repeats were only re-made from fresh tournaments)."""
+    from nas.objectives import CallableObjective
+    from search_spaces import NUM_CLASSES, Grammar, Op, SearchSpace, Seq, Value
+
+    conv = Op("conv_bn_act", out=4, kernel=Value([1, 3, 5]))
+    space = SearchSpace(Grammar({"net": Seq(a=conv, b=conv, c=conv, head=Op("classifier", out=NUM_CLASSES))}),
+                        input_shape=(3, 8, 8), num_classes=2)
+    w = np.arange(9.0)
+    problem = Problem(space, [CallableObjective("f", lambda a: space.encode_batch(a) @ w),
+                              CallableObjective("g", lambda a: space.encode_batch(a) @ w[::-1])])
+    for name in ("nsga2", "evolution"):
+        for seed in range(5):
+            engine = get_engine(name, space, seed=seed, population_size=4)
+            assert len(run_search(problem, engine, 27, batch_size=3, progress=False)) == 27, (name, seed)
