@@ -10,6 +10,7 @@ Public API::
     validate(table, n=100).plot("lut.png")
 """
 
+from hardware._calibration import fit_calibration
 from hardware._device import (
     CPUDevice,
     CUDADevice,
@@ -22,7 +23,8 @@ from hardware._device import (
 )
 from hardware._enumerate import Enumeration, enumerate_layers, resolve_spec
 from hardware._profiler import Measurement, Profiler, statistic_of
-from hardware._table import LatencyTable, fit_calibration
+from hardware._reference import normalise, reference_module, reference_spec, speed_factor
+from hardware._table import LatencyTable
 from hardware._validate import ValidationReport, compare, validate
 from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
 
@@ -45,8 +47,12 @@ __all__ = [
     "fit_calibration",
     "get_device",
     "list_devices",
+    "normalise",
+    "reference_module",
+    "reference_spec",
     "register_device",
     "resolve_spec",
+    "speed_factor",
     "statistic_of",
     "validate",
 ]

@@ -164,14 +164,35 @@ class Profiler:
             input_shape: one shape for all, or one shape per module.
             device: where to run them.
         """
+        return self.measure_group(modules, input_shape, device, reference=False)[0]
+
+    def measure_group(self, modules: Sequence[nn.Module],
+                      input_shape: Sequence[int] | Sequence[Sequence[int]], device: Device,
+                      reference: bool = True) -> tuple[list[Measurement], Measurement | None]:
+        """Like :meth:`measure_many`, with the reference network as one more member.
+
+        The reference (see :func:`hardware.reference_module`) runs once per round,
+        after the modules, so its statistic tells how fast the machine was while
+        this group was timed; :func:`hardware.normalise` puts the group's timings
+        on another moment's scale with it.
+
+        Returns:
+            The modules' measurements and the reference's (None when ``reference`` is False).
+        """
         modules = list(modules)
         if not modules:
-            return []
+            return [], None
         shapes = _shapes(input_shape, len(modules))
+        if reference:
+            from hardware._reference import REFERENCE_INPUT, reference_module
+
+            modules.append(reference_module())
+            shapes.append(REFERENCE_INPUT)
         floor = self.noise_floor(device)
         runners = [device.prepare(m, s) for m, s in zip(modules, shapes, strict=True)]
         samples = _round_robin(runners, device, self)
-        return [Measurement.from_samples(s, self.statistic, floor) for s in samples]
+        out = [Measurement.from_samples(s, self.statistic, floor) for s in samples]
+        return (out[:-1], out[-1]) if reference else (out, None)
 
 
 def _shapes(input_shape: Sequence[int] | Sequence[Sequence[int]], n: int) -> list[tuple[int, ...]]:
