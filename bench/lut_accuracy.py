@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="independent ground-truth passes")
     parser.add_argument("--statistic", default="p10")
     parser.add_argument("--calibration", type=int, default=16)
+    parser.add_argument("--chunk-size", type=int, default=32, help="layers timed round-robin together")
     parser.add_argument("--no-reference", action="store_true", help="build without the reference")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--build-only", action="store_true", help="only time the table build")
@@ -74,6 +75,7 @@ def main() -> None:
     print(f"space mobilenetv3_ofa width_mult={args.width_mult} resolutions={resolutions} "
           f"input {shape} classes {args.num_classes}; clock {args.clock}; statistic {args.statistic}; "
           f"n={args.n} x {args.repeats} passes; {args.calibration} calibration nets; "
+          f"layers in round-robin groups of {args.chunk_size}; "
           f"reference {'off' if args.no_reference else 'on'}; torch {torch.__version__}")
     first_share = None
     for threads in args.threads:
@@ -84,7 +86,8 @@ def main() -> None:
         start = time.perf_counter()
         table = LatencyTable.build(space, device, shape, num_classes=args.num_classes,
                                    profiler=profiler, n_calibration=args.calibration,
-                                   rng=args.seed, progress=False, reference=not args.no_reference)
+                                   rng=args.seed, progress=False, reference=not args.no_reference,
+                                   chunk_size=args.chunk_size)
         build_s = time.perf_counter() - start
         cal, ref = table.calibration, table.reference
         tag = f"[threads={threads}]"

@@ -172,8 +172,9 @@ class Profiler:
         """Like :meth:`measure_many`, with the reference network as one more member.
 
         The reference (see :func:`hardware.reference_module`) runs once per round,
-        after the modules, so its statistic tells how fast the machine was while
-        this group was timed; :func:`hardware.normalise` puts the group's timings
+        after the modules (twice back to back, timing the second run, so that its
+        time does not depend on which modules evicted its weights from the caches),
+        so its statistic tells how fast the machine was while this group was timed; :func:`hardware.normalise` puts the group's timings
         on another moment's scale with it.
 
         Returns:
@@ -190,9 +191,22 @@ class Profiler:
             shapes.append(REFERENCE_INPUT)
         floor = self.noise_floor(device)
         runners = [device.prepare(m, s) for m, s in zip(modules, shapes, strict=True)]
+        if reference:
+            runners[-1] = _warm(runners[-1])
         samples = _round_robin(runners, device, self)
         out = [Measurement.from_samples(s, self.statistic, floor) for s in samples]
         return (out[:-1], out[-1]) if reference else (out, None)
+
+
+def _warm(runner):
+    """A runner timing the second of two back-to-back runs: its time then does not
+    depend on what ran before it in the round (cache contents), only on the machine."""
+
+    def run() -> float:
+        runner()
+        return runner()
+
+    return run
 
 
 def _shapes(input_shape: Sequence[int] | Sequence[Sequence[int]], n: int) -> list[tuple[int, ...]]:

@@ -10,7 +10,16 @@ squares on *relative* residuals, i.e. minimising
 sum ``s_i`` and measured latency ``m_i``. With fewer than three networks, or if
 that fit gives ``a <= 0`` or a non-positive prediction, the model is the ratio
 ``a = median(m_i / s_i)``, ``b = 0``. The networks are chosen to span the range
-of layer sums (quantiles of 256 sampled architectures).
+of layer sums (quantiles of 256 sampled architectures); the fit itself is
+:func:`hardware.fit_calibration`.
+
+By default a reference network (:func:`hardware.reference_module`) is timed in
+every round-robin group, layers and calibration networks alike, and every
+latency is stored normalised to the reference's median time over the layer
+groups (``metadata["reference"]["ms"]``): predictions are in ms at build-time
+machine speed, and :func:`hardware.validate` normalises its measurements the
+same way. ``reference_ms`` keeps each row's group time, so the raw timing is
+``latency_ms * reference_ms / metadata["reference"]["ms"]``.
 """
 
 from __future__ import annotations
