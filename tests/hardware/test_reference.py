@@ -72,6 +72,33 @@ def test_reference_module_is_fixed_and_leaves_the_global_rng_alone():
     assert spec["input_shape"] == list(REFERENCE_INPUT) and spec["dtype"] == "float32"
 
 
+class Recorder(torch.nn.Module):
+    def __init__(self, name, log):
+        super().__init__()
+        self.name, self.log = name, log
+
+    def forward(self, x):
+        self.log.append(self.name)
+        return x
+
+
+def test_reference_runs_warm_after_the_modules_of_every_round(monkeypatch):
+    import hardware._reference as ref
+
+    log: list[str] = []
+    monkeypatch.setattr(ref, "reference_module", lambda: Recorder("R", log))
+    modules = [Recorder("a", log), Recorder("b", log)]
+    out, r = Profiler(warmup=1, min_runs=3, max_runs=3).measure_group(modules, (3,), get_device("cpu"))
+    # the length probe (R R a b), then a warm-up round and 3 timed rounds, each ending in
+    # one untimed R and the k timed ones (k matched to the modules' length)
+    text = "".join(log)
+    assert text.startswith("RRab")
+    rounds = text[4:].split("a")[1:]
+    assert len(rounds) == 4 and len(set(rounds)) == 1
+    assert rounds[0].startswith("bRR") and set(rounds[0][1:]) == {"R"}
+    assert r.n_runs == 3 and [m.n_runs for m in out] == [3, 3]
+
+
 def test_measure_group_times_the_reference_in_every_round():
     modules = [torch.nn.Identity(), torch.nn.Identity()]
     out, ref = Profiler(warmup=0, min_runs=4, max_runs=4).measure_group(modules, (3,), get_device("cpu"))
