@@ -7,7 +7,11 @@ Public API::
     device = get_device("cpu", threads=1)
     table = LatencyTable.build(space, device, input_shape=(3, 128, 128), rng=0)
     table.predict(archs)            # ms, vectorised over architectures
-    validate(table, n=100).plot("lut.png")
+    validate(table, n=100, repeats=2).plot("lut.png")  # also reports the noise ceiling
+
+Tables are built with a reference network timed in every round-robin group
+(``reference_module``), so their latencies are in ms at build-time machine speed
+and ``validate`` measures on that scale (see ``hardware/_reference.py``).
 """
 
 from hardware._calibration import fit_calibration

@@ -166,6 +166,12 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
     if normalise:
         check_reference(table.reference, "the latency table")
     profiler = profiler or Profiler(statistic=table.statistic)
+    if normalise and profiler.statistic != table.reference.get("statistic", profiler.statistic):
+        raise HardwareError(
+            f"validate: the table's reference time is a {table.reference['statistic']!r} statistic, the "
+            f"profiler measures {profiler.statistic!r}; use Profiler(statistic="
+            f"{table.reference['statistic']!r}) or normalise=False"
+        )
     predicted = table.predict(archs)
     raw = np.zeros((repeats, len(archs)))
     scaled = np.zeros((repeats, len(archs)))

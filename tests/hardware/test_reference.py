@@ -196,3 +196,10 @@ def test_a_table_without_reference_cannot_be_validated_normalised(tiny):
     table = synthetic_table(tiny)  # made-up latencies, no reference record
     with pytest.raises(HardwareError, match="without a reference network"):
         validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), normalise=True, progress=False)
+
+
+def test_validate_refuses_a_profiler_with_another_statistic_than_the_reference(tiny):
+    table = LatencyTable.build(tiny, get_device("cpu", threads=1), profiler=DriftingProfiler([1.0]),
+                               n_calibration=0, rng=0, progress=False)
+    with pytest.raises(HardwareError, match="reference time is a 'p10' statistic, the profiler measures 'min'"):
+        validate(table, n=2, rng=0, profiler=Profiler(statistic="min"), progress=False)
