@@ -1,9 +1,26 @@
 """How well a latency table predicts measured whole-network latency on this machine.
 
 For each thread count: build a ``LatencyTable`` of ``mobilenetv3_ofa`` at one
-resolution (timing the build), then measure ``n`` random subnets end to end,
-interleaved (round-robin) with the same robust statistic as the table, and
-report MAPE, the share within +-10%, Kendall tau and Spearman rho.
+resolution (timing the build; a reference network is timed in every group, see
+``hardware._reference``), then measure ``n`` random subnets end to end in
+``--repeats`` independent passes, round-robin with the same robust statistic,
+together with the table's calibration networks (so a calibration fitted at
+validation time can be compared), and report the share within +-10%, Kendall
+tau, Spearman and MAPE for several variants, all from this one run:
+
+- ``normalised`` (the library default): the table's prediction against the
+  ground truth normalised to build-time machine speed by the reference;
+- ``raw``: the same table against the raw (un-normalised) ground truth;
+- ``no reference``: what a table built without the reference would predict
+  (raw layer and calibration timings) against raw ground truth;
+- ``8 of N calibration nets``: the calibration refitted on every other network;
+- ``calibrated at validation``: the calibration refitted on the calibration
+  networks timed interleaved with the validation networks;
+- ``min`` / ``median``: the table's min / median columns (and calibration) against
+  the ground truth's min / median;
+- ``pass 1 vs pass 2``: the noise ceiling of the ground truth itself.
+
+It also prints the reference's own drift over the run (its time in every group).
 
     python bench/lut_accuracy.py                      # width 1.0, 128 px, threads 1 and 2, n=100
     python bench/lut_accuracy.py --quick              # smoke run
@@ -25,8 +42,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hardware import LatencyTable, Profiler, get_device, validate  # noqa: E402
-from search_spaces import get_space  # noqa: E402
+from hardware import LatencyTable, Profiler, compare, fit_calibration, get_device, validate  # noqa: E402
+from search_spaces import Architecture, get_space  # noqa: E402
 
 
 def main() -> None:
@@ -39,24 +56,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--clock", default="wall", choices=("wall", "thread"))
     parser.add_argument("-n", type=int, default=100, help="random subnets to validate on")
-    parser.add_argument("--group-size", type=int, default=100,
-                        help="subnets timed round-robin together (default 100: all of them)")
+    parser.add_argument("--repeats", type=int, default=2, help="independent ground-truth passes")
     parser.add_argument("--statistic", default="p10")
-    parser.add_argument("--calibration", type=int, default=8)
+    parser.add_argument("--calibration", type=int, default=16)
+    parser.add_argument("--chunk-size", type=int, default=32, help="layers timed round-robin together")
+    parser.add_argument("--no-reference", action="store_true", help="build without the reference")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--build-only", action="store_true", help="only time the table build")
     parser.add_argument("--plot-dir", type=Path, default=None, help="write scatter PNGs here")
     parser.add_argument("--quick", action="store_true", help="smoke run: width 0.5, 64 px, n=20")
     args = parser.parse_args()
     if args.quick:
-        args.width_mult, args.resolution, args.n, args.calibration = 0.5, 64, 20, 4
+        args.width_mult, args.resolution, args.n, args.calibration = 0.5, 64, 20, 6
 
     resolutions = args.resolutions or [args.resolution]
     space = get_space("mobilenetv3_ofa", width_mult=args.width_mult, resolutions=resolutions)
     shape = (3, args.resolution, args.resolution)
     print(f"space mobilenetv3_ofa width_mult={args.width_mult} resolutions={resolutions} "
           f"input {shape} classes {args.num_classes}; clock {args.clock}; statistic {args.statistic}; "
-          f"n={args.n} (round-robin groups of {args.group_size}); torch {torch.__version__}")
+          f"n={args.n} x {args.repeats} passes; {args.calibration} calibration nets; "
+          f"layers in round-robin groups of {args.chunk_size}; "
+          f"reference {'off' if args.no_reference else 'on'}; torch {torch.__version__}")
     first_share = None
     for threads in args.threads:
         options = {"threads": threads} | ({"clock": args.clock} if args.clock != "wall" else {})
@@ -66,38 +86,100 @@ def main() -> None:
         start = time.perf_counter()
         table = LatencyTable.build(space, device, shape, num_classes=args.num_classes,
                                    profiler=profiler, n_calibration=args.calibration,
-                                   rng=args.seed, progress=False)
+                                   rng=args.seed, progress=False, reference=not args.no_reference,
+                                   chunk_size=args.chunk_size)
         build_s = time.perf_counter() - start
-        cal = table.calibration
-        print(f"[threads={threads}] table: {len(table)} layers built in {build_s:.1f} s; "
-              f"noise floor {table.metadata['noise_floor_ms']:.4f} ms; calibration {cal['model']} "
-              f"a={cal['a']:.3f} b={cal['b']:.3f} ms; plain sum / measured = {cal['sum_over_measured']:.3f}")
+        cal, ref = table.calibration, table.reference
+        tag = f"[threads={threads}]"
+        print(f"{tag} table: {len(table)} layers built in {build_s:.1f} s; noise floor "
+              f"{table.metadata['noise_floor_ms']:.4f} ms; calibration {cal['model']} a={cal['a']:.3f} "
+              f"b={cal['b']:.3f} ms; plain sum / measured = {cal['sum_over_measured']:.3f}")
+        if ref:
+            print(f"{tag} reference at build {ref['ms']:.4f} ms; per layer group "
+                  + " ".join(f"{ms:.3f}" for ms in ref["layer_groups_ms"])
+                  + f"; calibration group {cal['reference_ms']:.3f}")
         if args.build_only:
             continue
-        start = time.perf_counter()
-        report = validate(table, n=args.n, rng=np.random.default_rng(args.seed + 1),
-                          device=device, profiler=profiler, group_size=args.group_size,
-                          progress=False)
-        val_s = time.perf_counter() - start
-        raw = table.predict_raw([space.validate(a) for a in _archs(space, args)])
-        raw_mape = 100 * float(np.mean(np.abs(raw - report.measured_ms) / report.measured_ms))
-        print(f"[threads={threads}] {report.summary()}  (uncalibrated sum: MAPE {raw_mape:.1f}%; "
-              f"measured {report.measured_ms.min():.2f}-{report.measured_ms.max():.2f} ms; "
-              f"validation took {val_s:.0f} s)")
-        if args.plot_dir:
-            path = report.plot(args.plot_dir / f"lut_accuracy_t{threads}_{args.clock}.png")
-            print(f"[threads={threads}] wrote {path}")
+        share = _validate(table, space, device, profiler, args, tag)
         if first_share is None:
-            first_share = report.within_10
-    if first_share is not None:
-        print(f"lut_accuracy: {first_share:.3f}")
-    else:
-        print("lut_accuracy: build-only")
+            first_share = share
+    print(f"lut_accuracy: {first_share:.3f}" if first_share is not None else "lut_accuracy: build-only")
 
 
-def _archs(space, args):
-    gen = np.random.default_rng(args.seed + 1)  # the archs validate() sampled
-    return [space.sample(gen) for _ in range(args.n)]
+def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag: str) -> float:
+    gen = np.random.default_rng(args.seed + 1)
+    val = [space.sample(gen) for _ in range(args.n)]
+    cal = table.calibration
+    cal_archs = [Architecture(a) for a in cal["archs"]]
+    k = len(cal_archs)
+    start = time.perf_counter()
+    report = validate(table, archs=cal_archs + val, device=device, profiler=profiler,
+                      group_size=k + args.n, repeats=args.repeats, progress=False)
+    val_s = time.perf_counter() - start
+    info = report.info
+    passes = np.asarray(info["passes_ms"])
+    raw_passes = np.asarray(info.get("raw_passes_ms", passes))
+    truth, raw_truth = np.median(passes, axis=0), np.median(raw_passes, axis=0)
+    sums = table.predict_raw(val)
+    predicted = table.predict(val)
+    rows: list[tuple[str, object]] = []
+
+    def add(name: str, pred, measured) -> None:
+        def subnets(x):  # drop the calibration networks measured in front
+            return np.asarray(x)[k:] if len(x) == k + args.n else np.asarray(x)
+        rows.append((name, compare(subnets(pred), subnets(measured))))
+
+    add("normalised (library default)", predicted, truth)
+    if args.repeats >= 2:
+        add("normalised, vs pass 1 only", predicted, passes[0])
+    if table.reference:
+        add("raw ground truth", predicted, raw_truth)
+        # what a table built without the reference predicts: un-normalise layers and calibration
+        speed = table.entries["reference_ms"].to_numpy() / table.reference["ms"]
+        raw_table = LatencyTable(table.entries.assign(latency_ms=table.entries["latency_ms"] * speed),
+                                 table.metadata, space)
+        raw_sums = raw_table.predict_raw(val)
+        raw_cal = fit_calibration(raw_table.predict_raw(cal_archs), cal["measured_raw_ms"])
+        add("no reference (raw table, raw truth)", raw_cal["a"] * raw_sums + raw_cal["b"], raw_truth)
+    half = fit_calibration(np.asarray(cal["sum_ms"])[::2], np.asarray(cal["measured_ms"])[::2])
+    add(f"{len(cal['sum_ms'][::2])} of {k} calibration nets", half["a"] * sums + half["b"], truth)
+    late = fit_calibration(cal["sum_ms"], truth[:k])
+    add("calibrated at validation (interleaved)", late["a"] * sums + late["b"], truth)
+    for stat in ("min", "median"):
+        stat_table = LatencyTable(table.entries.assign(latency_ms=table.entries[f"{stat}_ms"]),
+                                  table.metadata, space)
+        stat_cal = fit_calibration(stat_table.predict_raw(cal_archs), cal["measured_stats_ms"][stat])
+        stat_truth = np.median(np.asarray(info["passes_stats_ms"][stat]), axis=0)
+        add(f"statistic {stat}", stat_cal["a"] * stat_table.predict_raw(val) + stat_cal["b"], stat_truth)
+    if args.repeats >= 2:
+        add("noise ceiling: pass 2 vs pass 1 (normalised)", passes[1], passes[0])
+        if table.reference:
+            add("noise ceiling: pass 2 vs pass 1 (raw)", raw_passes[1], raw_passes[0])
+        add("noise ceiling: pass 2 vs 1, statistic min",
+            np.asarray(info["passes_stats_ms"]["min"])[1], np.asarray(info["passes_stats_ms"]["min"])[0])
+    print(f"{tag} validation: {args.n} subnets + {k} calibration nets x {args.repeats} passes in "
+          f"{val_s:.0f} s; measured {truth[k:].min():.2f}-{truth[k:].max():.2f} ms (normalised), "
+          f"{raw_truth[k:].min():.2f}-{raw_truth[k:].max():.2f} ms (raw)")
+    if table.reference:
+        groups = info["reference"]["groups_ms"]
+        every = [*table.reference["layer_groups_ms"], cal["reference_ms"], *[g for p in groups for g in p]]
+        print(f"{tag} reference drift: at build {table.reference['ms']:.3f} ms, calibration "
+              f"{cal['reference_ms']:.3f}, validation passes " + " ".join(f"{g:.3f}" for p in groups for g in p)
+              + f"; max/min over the run {max(every) / min(every):.3f}")
+        cal_drift = np.median(np.asarray(cal["measured_raw_ms"]) / raw_truth[:k])
+        val_drift = np.median(raw_passes[1, k:] / raw_passes[0, k:]) if args.repeats >= 2 else float("nan")
+        print(f"{tag} network drift (raw medians): calibration nets at build / at validation "
+              f"{cal_drift:.3f}; pass 2 / pass 1 {val_drift:.3f}; reference calibration / validation "
+              f"{cal['reference_ms'] / np.median([g for p in groups for g in p]):.3f}")
+    print(f"{tag} {'variant':<46} {'within10':>8} {'MAPE':>7} {'tau':>6} {'rho':>6}")
+    for name, r in rows:
+        print(f"{tag} {name:<46} {100 * r.within_10:>7.1f}% {r.mape:>6.2f}% {r.kendall_tau:>6.3f} "
+              f"{r.spearman:>6.3f}")
+    if args.plot_dir:
+        main_report = rows[0][1]
+        path = main_report.plot(args.plot_dir / f"lut_accuracy_t{device.threads}_{args.clock}.png")
+        print(f"{tag} wrote {path}")
+    return rows[0][1].within_10
 
 
 if __name__ == "__main__":

@@ -7,9 +7,14 @@ Public API::
     device = get_device("cpu", threads=1)
     table = LatencyTable.build(space, device, input_shape=(3, 128, 128), rng=0)
     table.predict(archs)            # ms, vectorised over architectures
-    validate(table, n=100).plot("lut.png")
+    validate(table, n=100, repeats=2).plot("lut.png")  # also reports the noise ceiling
+
+Tables are built with a reference network timed in every round-robin group
+(``reference_module``), so their latencies are in ms at build-time machine speed
+and ``validate`` measures on that scale (see ``hardware/_reference.py``).
 """
 
+from hardware._calibration import fit_calibration
 from hardware._device import (
     CPUDevice,
     CUDADevice,
@@ -22,7 +27,8 @@ from hardware._device import (
 )
 from hardware._enumerate import Enumeration, enumerate_layers, resolve_spec
 from hardware._profiler import Measurement, Profiler, statistic_of
-from hardware._table import LatencyTable, fit_calibration
+from hardware._reference import normalise, reference_module, reference_spec, speed_factor
+from hardware._table import LatencyTable
 from hardware._validate import ValidationReport, compare, validate
 from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
 
@@ -45,8 +51,12 @@ __all__ = [
     "fit_calibration",
     "get_device",
     "list_devices",
+    "normalise",
+    "reference_module",
+    "reference_spec",
     "register_device",
     "resolve_spec",
+    "speed_factor",
     "statistic_of",
     "validate",
 ]

@@ -164,14 +164,63 @@ class Profiler:
             input_shape: one shape for all, or one shape per module.
             device: where to run them.
         """
+        return self.measure_group(modules, input_shape, device, reference=False)[0]
+
+    def measure_group(self, modules: Sequence[nn.Module],
+                      input_shape: Sequence[int] | Sequence[Sequence[int]], device: Device,
+                      reference: bool = True) -> tuple[list[Measurement], Measurement | None]:
+        """Like :meth:`measure_many`, with the reference network as one more member.
+
+        The reference (see :func:`hardware.reference_module`) is timed once per
+        round, after the modules, warm and repeated to the length of the group's
+        median module (see ``_matched``), so its statistic tells how fast the
+        machine was, for runs of that length, while this group was timed; :func:`hardware.normalise` puts the group's timings
+        on another moment's scale with it.
+
+        Returns:
+            The modules' measurements and the reference's (None when ``reference`` is False).
+        """
         modules = list(modules)
         if not modules:
-            return []
+            return [], None
         shapes = _shapes(input_shape, len(modules))
+        if reference:
+            from hardware._reference import REFERENCE_INPUT, reference_module
+
+            modules.append(reference_module())
+            shapes.append(REFERENCE_INPUT)
         floor = self.noise_floor(device)
         runners = [device.prepare(m, s) for m, s in zip(modules, shapes, strict=True)]
+        if reference:
+            runners[-1] = _matched(runners[-1], runners[:-1], device)
         samples = _round_robin(runners, device, self)
-        return [Measurement.from_samples(s, self.statistic, floor) for s in samples]
+        out = [Measurement.from_samples(s, self.statistic, floor) for s in samples]
+        return (out[:-1], out[-1]) if reference else (out, None)
+
+
+def _matched(reference: Any, runners: list, device: Device) -> Any:
+    """The reference runner, made warm and about as long as the group's modules.
+
+    One timed sample of the result runs the reference once untimed (so its time
+    does not depend on which modules evicted its weights from the caches), then
+    ``k`` times back to back and returns the mean, with ``k`` such that the ``k``
+    runs last about as long as the median module of the group. On a machine that
+    preempts the timing process, the chance that a run is interrupted grows with
+    its length, so a 1 ms reference would miss the slow-down that 15 ms networks
+    suffer; a reference of matched length sees the same.
+    """
+    with device.activate():
+        reference()
+        ref_s = max(reference(), 1e-9)
+        module_s = float(np.median([run() for run in runners]))
+    k = max(1, min(1000, round(module_s / ref_s)))
+
+    def run() -> float:
+        reference()
+        return sum(reference() for _ in range(k)) / k
+
+    run.repeats = k  # type: ignore[attr-defined]
+    return run
 
 
 def _shapes(input_shape: Sequence[int] | Sequence[Sequence[int]], n: int) -> list[tuple[int, ...]]:

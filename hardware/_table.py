@@ -10,7 +10,16 @@ squares on *relative* residuals, i.e. minimising
 sum ``s_i`` and measured latency ``m_i``. With fewer than three networks, or if
 that fit gives ``a <= 0`` or a non-positive prediction, the model is the ratio
 ``a = median(m_i / s_i)``, ``b = 0``. The networks are chosen to span the range
-of layer sums (quantiles of 256 sampled architectures).
+of layer sums (quantiles of 256 sampled architectures); the fit itself is
+:func:`hardware.fit_calibration`.
+
+By default a reference network (:func:`hardware.reference_module`) is timed in
+every round-robin group, layers and calibration networks alike, and every
+latency is stored normalised to the reference's median time over the layer
+groups (``metadata["reference"]["ms"]``): predictions are in ms at build-time
+machine speed, and :func:`hardware.validate` normalises its measurements the
+same way. ``reference_ms`` keeps each row's group time, so the raw timing is
+``latency_ms * reference_ms / metadata["reference"]["ms"]``.
 """
 
 from __future__ import annotations
@@ -26,82 +35,28 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from hardware._calibration import fit_calibration
 from hardware._device import IDENTITY_KEYS, VERSION_KEYS, Device, get_device
 from hardware._enumerate import enumerate_layers
 from hardware._profiler import Measurement, Profiler
+from hardware._reference import normalise, reference_spec, speed_factor
 from hardware._vector import VectorIndex, vectorisable
 from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
 from search_spaces import Architecture, LayerSpec, SearchSpace, get_op, get_space
 
-__all__ = ["LatencyTable", "fit_calibration"]
+__all__ = ["LatencyTable", "fit_calibration"]  # fit_calibration re-exported from _calibration
 
 FORMAT = "hwnas-latency-table"
 VERSION = 1
 COLUMNS = ("key", "op", "params", "in_shape", "out_shape", "latency_ms", "min_ms", "p10_ms",
            "median_ms", "p90_ms", "mean_ms", "n_runs")
+# Written by tables built with a reference network; older tables lack it.
+OPTIONAL_COLUMNS = ("reference_ms",)
 _PARQUET_KEY = b"hwnas.latency_table"
 
 
 def _shape_str(shape: Sequence[int]) -> str:
     return "x".join(str(int(d)) for d in shape)
-
-
-def fit_calibration(layer_sums: Sequence[float], measured: Sequence[float]) -> dict[str, Any]:
-    """Fit ``measured ~ a * layer_sum + b`` (see the module docstring for the model).
-
-    Two models compete: the ratio ``a = median(m / s), b = 0`` and the linear fit by
-    least squares on relative residuals. The linear model is kept only when its
-    leave-one-out relative error is lower than the ratio's: with the handful of
-    noisy whole-network timings a calibration has, a two-parameter line often
-    extrapolates worse than one scale factor (measured here: 1 thread, 8 networks,
-    linear a=0.77 b=1.7 ms gave 16% MAPE on 100 held-out subnets where the plain
-    ratio stayed under 6%).
-
-    Returns:
-        ``{"model": "linear" | "ratio" | "none", "a", "b", "n_networks",
-        "sum_over_measured", "loo_error"}`` where ``sum_over_measured`` is the mean
-        ratio of the plain sum to the measured latency (the bias the calibration removes).
-    """
-    s = np.asarray(layer_sums, dtype=float)
-    m = np.asarray(measured, dtype=float)
-    if s.size == 0:
-        return {"model": "none", "a": 1.0, "b": 0.0, "n_networks": 0, "sum_over_measured": None}
-    result = {"model": "ratio", "a": float(np.median(m / s)), "b": 0.0}
-    if s.size >= 3 and np.ptp(s) > 0:
-        linear = _linear_fit(s, m)
-        if linear is not None and _loo_error(s, m, _linear_fit) < _loo_error(s, m, _ratio_fit):
-            result = {"model": "linear", "a": linear[0], "b": linear[1]}
-    loo = _loo_error(s, m, _linear_fit if result["model"] == "linear" else _ratio_fit) if s.size >= 3 else None
-    return {**result, "n_networks": int(s.size), "sum_over_measured": float(np.mean(s / m)),
-            "loo_error": loo}
-
-
-def _ratio_fit(s: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    return float(np.median(m / s)), 0.0
-
-
-def _linear_fit(s: np.ndarray, m: np.ndarray) -> tuple[float, float] | None:
-    """Least squares on relative residuals; None when the line is not usable."""
-    if np.ptp(s) <= 0:
-        return None
-    design = np.stack([s / m, 1.0 / m], axis=1)
-    (a, b), *_ = np.linalg.lstsq(design, np.ones_like(m), rcond=None)
-    if a > 0 and a * s.min() + b > 0:
-        return float(a), float(b)
-    return None
-
-
-def _loo_error(s: np.ndarray, m: np.ndarray, fit) -> float:
-    """Mean relative error of each network predicted by a fit on the others."""
-    errors = []
-    for i in range(s.size):
-        keep = np.arange(s.size) != i
-        params = fit(s[keep], m[keep]) if keep.sum() >= 2 else None
-        if params is None:
-            params = _ratio_fit(s[keep], m[keep])
-        a, b = params
-        errors.append(abs(a * s[i] + b - m[i]) / m[i])
-    return float(np.mean(errors))
 
 
 class LatencyTable:
@@ -161,6 +116,11 @@ class LatencyTable:
     @property
     def calibration(self) -> dict[str, Any]:
         return self.metadata.get("calibration") or fit_calibration([], [])
+
+    @property
+    def reference(self) -> dict[str, Any] | None:
+        """The reference network record (``ms``: its time at build), None if built without one."""
+        return self.metadata.get("reference")
 
     @property
     def space(self) -> SearchSpace:
@@ -288,7 +248,7 @@ class LatencyTable:
               calibration_archs: Sequence[Architecture] | None = None, n_calibration: int = 8,
               rng: np.random.Generator | int | None = None, enumeration: str = "auto",
               n_samples: int = 2000, chunk_size: int = 32, progress: bool | None = None,
-              space_options: Mapping[str, Any] | None = None) -> LatencyTable:
+              space_options: Mapping[str, Any] | None = None, reference: bool = True) -> LatencyTable:
         """Profile every unique layer of ``space`` on ``device``, then calibrate.
 
         Args:
@@ -308,22 +268,38 @@ class LatencyTable:
             progress: show a progress bar (default: when attached to a terminal).
             space_options: factory options of a registered space, stored so the table
                 can re-create the space on load.
+            reference: time the reference network in every round-robin group and store
+                every latency normalised to the reference's median time over the layer
+                groups ("ms at build-time machine speed", see :mod:`hardware._reference`).
+                On by default: on a machine whose speed drifts it keeps layers profiled
+                early, layers profiled late and the calibration networks on one scale,
+                and lets :func:`~hardware.validate` measure on that scale too.
         """
         gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         shape = tuple(input_shape) if input_shape is not None else space.input_shape
         classes = int(num_classes or space.num_classes)
         profiler = profiler or Profiler()
         found = enumerate_layers(space, shape, classes, enumeration, n_samples, gen)
-        rows = []
+        groups: list[tuple[list[LayerSpec], list[Measurement], float]] = []
         bar = tqdm(total=len(found.specs), desc="profiling layers", unit="layer",
                    disable=None if progress is None else not progress)
         for start in range(0, len(found.specs), chunk_size):
             chunk = found.specs[start:start + chunk_size]
             modules = [_build_layer(spec) for spec in chunk]
-            measured = profiler.measure_many(modules, [s.in_shape for s in chunk], device)
-            rows.extend(_row(spec, m) for spec, m in zip(chunk, measured, strict=True))
+            measured, ref = profiler.measure_group(modules, [s.in_shape for s in chunk], device,
+                                                   reference=reference)
+            groups.append((chunk, measured, ref.value_ms if ref is not None else float("nan")))
             bar.update(len(chunk))
         bar.close()
+        rows, ref_record = [], None
+        if reference and groups:
+            ref_ms = [g[2] for g in groups]
+            at_build = float(np.median(ref_ms))
+            ref_record = {**reference_spec(device), "ms": at_build, "statistic": profiler.statistic,
+                          "layer_groups_ms": ref_ms}
+        for chunk, measured, ref_ms in groups:
+            factor = speed_factor(ref_record["ms"], ref_ms) if ref_record else 1.0
+            rows.extend(_row(spec, normalise(m, factor), ref_ms) for spec, m in zip(chunk, measured, strict=True))
         metadata = {
             "format": FORMAT,
             "version": VERSION,
@@ -341,8 +317,9 @@ class LatencyTable:
             "noise_floor_ms": profiler.noise_floor(device),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "calibration": fit_calibration([], []),
+            "reference": ref_record,
         }
-        table = cls(pd.DataFrame(rows, columns=list(COLUMNS)), metadata, space)
+        table = cls(pd.DataFrame(rows, columns=[*COLUMNS, *OPTIONAL_COLUMNS]), metadata, space)
         if calibration_archs is None and n_calibration > 0:
             calibration_archs = table.spanning_archs(n_calibration, gen)
         if calibration_archs:
@@ -371,16 +348,28 @@ class LatencyTable:
 
     def calibrate(self, archs: Sequence[Architecture], device: Device,
                   profiler: Profiler | None = None) -> dict[str, Any]:
-        """Measure whole networks (interleaved) and fit the correction; returns it."""
+        """Measure whole networks (interleaved) and fit the correction; returns it.
+
+        A table with a reference network times it with the networks and fits on
+        their timings normalised to build-time speed (``measured_ms``); the raw
+        timings are kept as ``measured_raw_ms``.
+        """
         profiler = profiler or Profiler(statistic=self.statistic)
         archs = [self.space.validate(a) for a in archs]
         sums = self.predict_raw(archs)
         modules = [self.space.build(a, self.num_classes, self.input_shape) for a in archs]
-        measured = [m.value_ms for m in profiler.measure_many(modules, self.input_shape, device)]
+        ref_record = self.reference
+        raw, ref = profiler.measure_group(modules, self.input_shape, device, reference=bool(ref_record))
+        factor = speed_factor(ref_record["ms"], ref.value_ms) if ref is not None else 1.0
+        scaled = [normalise(m, factor) for m in raw]
+        measured = [m.value_ms for m in scaled]
         cal = fit_calibration(sums, measured)
         cal["archs"] = [a.to_dict() for a in archs]
         cal["sum_ms"] = [float(s) for s in sums]
         cal["measured_ms"] = [float(m) for m in measured]
+        cal["measured_raw_ms"] = [m.value_ms for m in raw]
+        cal["measured_stats_ms"] = {k: [getattr(m, f"{k}_ms") for m in scaled] for k in ("min", "p10", "median")}
+        cal["reference_ms"] = ref.value_ms if ref is not None else None
         self.metadata["calibration"] = cal
         return cal
 
@@ -438,6 +427,17 @@ class LatencyTable:
         if absent:
             raise HardwareError(f"latency table {str(path)!r} lacks column(s) {absent}")
         table = cls(entries, metadata, space)
+        stored = table.reference
+        if stored and stored.get("fingerprint") != reference_spec()["fingerprint"]:
+            import warnings
+
+            warnings.warn(
+                f"latency table {str(path)!r} was normalised by reference network "
+                f"{stored.get('name')!r} (fingerprint {stored.get('fingerprint')}), not by this "
+                f"library's {reference_spec()['name']!r}: its predictions stand, but validate() "
+                "cannot put new timings on its scale (normalise=False, or rebuild the table)",
+                stacklevel=2,
+            )
         if input_shape is not None and tuple(input_shape) != table.input_shape:
             raise TableMismatchError(
                 f"latency table {str(path)!r} was built for input shape {table.input_shape}, "
@@ -462,6 +462,16 @@ class LatencyTable:
             f"({cal['n_networks']} networks; plain sum / measured = "
             + (f"{cal['sum_over_measured']:.3f})" if cal.get("sum_over_measured") else "n/a)"),
         ]
+        ref = self.reference
+        if ref:
+            groups = ref.get("layer_groups_ms") or [ref["ms"]]
+            lines.append(
+                f"reference    {ref['name']}: {ref['ms']:.4f} ms at build (the scale of every latency; "
+                f"{min(groups):.4f}-{max(groups):.4f} ms over {len(groups)} layer groups"
+                + (f", {cal['reference_ms']:.4f} ms while calibrating)" if cal.get("reference_ms") else ")")
+            )
+        else:
+            lines.append("reference    none (raw timings, not normalised for machine drift)")
         return "\n".join(lines)
 
 
@@ -486,8 +496,8 @@ def _build_layer(spec: LayerSpec) -> torch.nn.Module:
         return get_op(spec.op).build(spec.in_shape, spec.param_dict)
 
 
-def _row(spec: LayerSpec, m: Measurement) -> dict[str, Any]:
-    return {"key": spec.key, "op": spec.op, "params": json.dumps(spec.param_dict, sort_keys=True),
+def _row(spec: LayerSpec, m: Measurement, reference_ms: float = float("nan")) -> dict[str, Any]:
+    return {"reference_ms": reference_ms, "key": spec.key, "op": spec.op, "params": json.dumps(spec.param_dict, sort_keys=True),
             "in_shape": _shape_str(spec.in_shape), "out_shape": _shape_str(spec.out_shape),
             "latency_ms": m.value_ms, "min_ms": m.min_ms, "p10_ms": m.p10_ms,
             "median_ms": m.median_ms, "p90_ms": m.p90_ms, "mean_ms": m.mean_ms, "n_runs": m.n_runs}

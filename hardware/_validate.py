@@ -12,6 +12,7 @@ from scipy import stats
 
 from hardware._device import Device
 from hardware._profiler import Profiler
+from hardware._reference import check_reference, speed_factor
 from hardware._table import LatencyTable
 from hardware.errors import HardwareError
 from search_spaces import Architecture
@@ -49,8 +50,18 @@ class ValidationReport:
                 "arch_keys": list(self.arch_keys), **self.info}
 
     def summary(self) -> str:
-        return (f"n={self.n}  MAPE {self.mape:.2f}%  within +-10%: {100 * self.within_10:.1f}%  "
-                f"Kendall tau {self.kendall_tau:.3f}  Spearman {self.spearman:.3f}")
+        """One line, plus lines for the raw timings and the noise ceiling when known."""
+        lines = [_line(self.n, self.to_dict())]
+        if "reference" in self.info:
+            groups = [ms for one_pass in self.info["reference"]["groups_ms"] for ms in one_pass]
+            lines[0] += (f"  (normalised: reference {self.info['reference']['at_build_ms']:.3f} ms at build, "
+                         f"{min(groups):.3f}-{max(groups):.3f} ms now)")
+        if "raw" in self.info:
+            lines.append("raw timings:   " + _line(self.n, self.info["raw"]))
+        if "noise_ceiling" in self.info:
+            lines.append("pass 2 vs 1:   " + _line(self.n, self.info["noise_ceiling"])
+                         + "  (the noise ceiling)")
+        return "\n".join(lines)
 
     def plot(self, path: str | Path, title: str | None = None) -> Path:
         """Scatter of predicted vs measured with the y = x line and a +-10% band (PNG)."""
@@ -82,6 +93,11 @@ class ValidationReport:
         return path
 
 
+def _line(n: int, m: dict[str, Any]) -> str:
+    return (f"n={n}  MAPE {m['mape_percent']:.2f}%  within +-10%: {100 * m['within_10']:.1f}%  "
+            f"Kendall tau {m['kendall_tau']:.3f}  Spearman {m['spearman']:.3f}")
+
+
 def compare(predicted_ms: Sequence[float], measured_ms: Sequence[float],
             arch_keys: Sequence[str] = (), **info: Any) -> ValidationReport:
     """Error and rank-correlation statistics of predictions against measurements."""
@@ -99,11 +115,22 @@ def compare(predicted_ms: Sequence[float], measured_ms: Sequence[float],
 def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int | None = None,
              device: Device | None = None, profiler: Profiler | None = None,
              archs: Sequence[Architecture] | None = None, group_size: int = 100,
-             progress: bool | None = None) -> ValidationReport:
+             progress: bool | None = None, normalise: bool | None = None,
+             repeats: int = 1) -> ValidationReport:
     """Measure ``n`` random architectures end to end and compare with the table.
 
     Networks are timed round-robin in groups of ``group_size`` (interleaved, so
-    drift hits them alike) with the table's statistic.
+    drift hits them alike) with the table's statistic. A table built with a
+    reference network is compared on its own scale: the reference is timed in
+    every group and the networks' timings are normalised to build-time machine
+    speed (``measured_ms``); the comparison with the raw timings is in
+    ``info["raw"]``.
+
+    With ``repeats >= 2`` every network is measured in ``repeats`` independent
+    passes (one after the other); the ground truth is their per-network median,
+    and ``info["noise_ceiling"]`` compares pass 1 with pass 2: Kendall tau between
+    two measurements of the same networks bounds the tau a table can reach
+    against one of them.
 
     Args:
         table: the latency table.
@@ -116,9 +143,17 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
             (about 2 GB for 100 full-width OFA MobileNetV3 networks); lower it to save
             memory at the cost of exposing drift between groups.
         progress: show a progress bar (default: when attached to a terminal).
+        normalise: normalise by the reference network (default: when the table has one).
+        repeats: independent measurement passes (>= 1).
+
+    Raises:
+        TableMismatchError: ``normalise`` with a table whose reference network is not
+            this library's (its scale cannot be reproduced).
     """
     from tqdm.auto import tqdm
 
+    if not isinstance(repeats, int) or repeats < 1:
+        raise HardwareError(f"validate: repeats must be an int >= 1, got {repeats!r}")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     space = table.space
     archs = list(archs) if archs is not None else [space.sample(gen) for _ in range(n)]
@@ -126,16 +161,59 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
         device = table.device()
     else:
         table.check_device(device)
+    if normalise is None:
+        normalise = bool(table.reference)
+    if normalise:
+        check_reference(table.reference, "the latency table")
     profiler = profiler or Profiler(statistic=table.statistic)
+    if normalise and profiler.statistic != table.reference.get("statistic", profiler.statistic):
+        raise HardwareError(
+            f"validate: the table's reference time is a {table.reference['statistic']!r} statistic, the "
+            f"profiler measures {profiler.statistic!r}; use Profiler(statistic="
+            f"{table.reference['statistic']!r}) or normalise=False"
+        )
     predicted = table.predict(archs)
-    measured: list[float] = []
-    bar = tqdm(total=len(archs), desc="measuring networks", unit="net",
+    raw = np.zeros((repeats, len(archs)))
+    scaled = np.zeros((repeats, len(archs)))
+    stats_ms = {stat: np.zeros((repeats, len(archs))) for stat in ("min", "median")}
+    reference_ms: list[list[float]] = []
+    bar = tqdm(total=repeats * len(archs), desc="measuring networks", unit="net",
                disable=None if progress is None else not progress)
-    for start in range(0, len(archs), group_size):
-        group = archs[start:start + group_size]
-        modules = [space.build(a, table.num_classes, table.input_shape) for a in group]
-        measured += [m.value_ms for m in profiler.measure_many(modules, table.input_shape, device)]
-        bar.update(len(group))
+    for r in range(repeats):
+        reference_ms.append([])
+        for start in range(0, len(archs), group_size):
+            group = archs[start:start + group_size]
+            modules = [space.build(a, table.num_classes, table.input_shape) for a in group]
+            measured, ref = profiler.measure_group(modules, table.input_shape, device, reference=normalise)
+            factor = 1.0
+            if ref is not None:
+                factor = speed_factor(table.reference["ms"], ref.value_ms)
+                reference_ms[r].append(ref.value_ms)
+            raw[r, start:start + len(group)] = [m.value_ms for m in measured]
+            scaled[r, start:start + len(group)] = [m.value_ms * factor for m in measured]
+            for stat in ("min", "median"):
+                stats_ms[stat][r, start:start + len(group)] = [getattr(m, f"{stat}_ms") * factor
+                                                               for m in measured]
+            bar.update(len(group))
     bar.close()
-    return compare(predicted, measured, [a.key for a in archs], statistic=profiler.statistic,
-                   device=device.fingerprint())
+    keys = [a.key for a in archs]
+    truth, raw_truth = np.median(scaled, axis=0), np.median(raw, axis=0)
+    info: dict[str, Any] = {"statistic": profiler.statistic, "device": device.fingerprint(),
+                            "normalised": bool(normalise), "repeats": repeats,
+                            "passes_ms": scaled.tolist(),
+                            "passes_stats_ms": {k: v.tolist() for k, v in stats_ms.items()}}
+    if normalise:
+        info["reference"] = {"at_build_ms": table.reference["ms"], "groups_ms": reference_ms}
+        info["raw"] = _metrics(compare(predicted, raw_truth))
+        info["raw_passes_ms"] = raw.tolist()
+    if repeats >= 2:
+        info["noise_ceiling"] = _metrics(compare(scaled[1], scaled[0]))
+        info["against_pass1"] = _metrics(compare(predicted, scaled[0]))
+        if normalise:
+            info["raw_noise_ceiling"] = _metrics(compare(raw[1], raw[0]))
+    return compare(predicted, truth, keys, **info)
+
+
+def _metrics(report: ValidationReport) -> dict[str, float]:
+    return {"mape_percent": report.mape, "within_10": report.within_10,
+            "kendall_tau": report.kendall_tau, "spearman": report.spearman}

@@ -44,7 +44,8 @@ def cmd_build(args) -> int:
     profiler = Profiler(statistic=args.statistic, time_budget_s=args.time_budget,
                         min_runs=min(10, runs), check_every=min(10, runs), max_runs=runs)
     table = LatencyTable.build(space, device, shape, num_classes=args.num_classes, profiler=profiler,
-                               n_calibration=args.calibration, rng=args.seed, space_options=options)
+                               n_calibration=args.calibration, rng=args.seed, space_options=options,
+                               reference=not args.no_reference)
     path = table.save(args.output)
     print(table.summary())
     print(f"wrote {path}")
@@ -54,7 +55,8 @@ def cmd_build(args) -> int:
 def cmd_validate(args) -> int:
     table = LatencyTable.load(args.table)
     profiler = Profiler(statistic=table.statistic, time_budget_s=args.time_budget)
-    report = validate(table, n=args.n, rng=args.seed, profiler=profiler)
+    report = validate(table, n=args.n, rng=args.seed, profiler=profiler, repeats=args.repeats,
+                      normalise=False if args.raw else None)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -103,6 +105,9 @@ def register(sub) -> None:
     b.add_argument("--time-budget", type=float, default=1.0, help="seconds per layer (default 1)")
     b.add_argument("--max-runs", type=int, default=200, help="timed runs per layer at most")
     b.add_argument("--calibration", type=int, default=8, help="whole networks measured to calibrate")
+    b.add_argument("--no-reference", action="store_true",
+                   help="do not time the reference network with every group (raw timings, not "
+                        "normalised to build-time machine speed)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("-o", "--output", required=True, help="table file (.csv or .parquet)")
     b.set_defaults(func=cmd_build)
@@ -112,6 +117,11 @@ def register(sub) -> None:
     v.add_argument("-n", type=int, default=100, help="random architectures (default 100)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--time-budget", type=float, default=1.0, help="seconds per network (default 1)")
+    v.add_argument("--repeats", type=int, default=1,
+                   help="independent measurement passes; >= 2 also reports the noise ceiling "
+                        "(pass 2 vs pass 1)")
+    v.add_argument("--raw", action="store_true",
+                   help="compare with raw timings (do not normalise by the table's reference network)")
     v.add_argument("--plot", help="write a predicted-vs-measured scatter PNG here")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=cmd_validate)

@@ -15,14 +15,18 @@ def test_build_show_validate(tmp_path, capsys):
     assert main(["lut", "show", str(out), "--top", "2"]) == 0
     shown = capsys.readouterr().out
     assert "hw_tiny" in shown and "slowest 2 layers" in shown and "calibration  " in shown
+    assert "reference    mbconv-reference-v1" in shown
     assert main(["lut", "show", str(out), "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)
     assert meta["space"]["options"] == {"width": 8} and meta["input_shape"] == [3, 8, 8]
     png = tmp_path / "v.png"
     assert main(["lut", "validate", str(out), "-n", "4", "--time-budget", "0.02",
-                 "--plot", str(png), "--json"]) == 0
+                 "--plot", str(png), "--json", "--repeats", "2"]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[0])
     assert report["n"] == 4 and png.is_file()
+    assert report["normalised"] and len(report["passes_ms"]) == 2 and "noise_ceiling" in report
+    assert main(["lut", "validate", str(out), "-n", "3", "--time-budget", "0.02", "--raw"]) == 0
+    assert "normalised" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv,message", [
