@@ -278,7 +278,9 @@ def _slug(overrides: dict[str, Any]) -> str:
     for key, value in overrides.items():
         text = value if isinstance(value, str) else (
             f"{value:.4g}" if isinstance(value, float) else str(value))
-        parts.append(f"{key}={text}")
+        segments = [p for p in key.split(".") if not _INDEX.match(p)]
+        label = ".".join(segments[-2:]) if segments[-1] in ("name", "kind") else segments[-1]
+        parts.append(f"{label}={text}")
     slug = re.sub(r"[^A-Za-z0-9=.,_+-]+", "", "_".join(parts))
     return slug[:60]
 

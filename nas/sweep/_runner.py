@@ -187,6 +187,10 @@ def _progress_callback(n_trials: int, echo: Callable[[str], None]):
     return _Progress()
 
 
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)  # progress shows as it happens, also when piped to a file
+
+
 # the sweep -------------------------------------------------------------------------------------
 def _check_trial_list(out: Path, trials: list[TrialSpec], resume: bool) -> None:
     path = out / "trials.json"
@@ -265,6 +269,8 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
     """
     cfg = sweep if isinstance(sweep, SweepConfig) else load_sweep(sweep)
     echo = echo or (lambda line: None)
+    if echo is print:
+        echo = _print_flushed
     out = Path(output if output is not None else cfg.output_dir).resolve()
     trials = expand_trials(cfg, out)  # validates every trial before Ray starts
     if not trials:
