@@ -7,7 +7,7 @@ Measures, on one local Ray with 2 CPUs (``python bench/ray_scaling.py``, ``--qui
    16 evaluations) through ``run_sweep`` with one trial at a time, against
    ``run_trial`` called in a loop in this process: (Ray - in-process) / trials.
 3. Scaling: evaluation-bound trials (each candidate costs forward passes of its
-   network, ~0.1 s) with 1 and 2 concurrent trials; ratio of throughputs.
+   network, ~0.25 s) with 1 and 2 concurrent trials; ratio of throughputs.
 4. Evaluation inside one search: the same evaluation-bound search with its batches
    evaluated in this process and on 2 ``RayEvaluator`` actors.
 
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke mode: fewer trials")
     parser.add_argument("--trials", type=int, default=8, help="trials per measurement")
     parser.add_argument("--evaluations", type=int, default=24, help="candidates per work trial")
-    parser.add_argument("--repeats", type=int, default=6, help="forward passes per candidate")
+    parser.add_argument("--repeats", type=int, default=10, help="forward passes per candidate")
     args = parser.parse_args()
     if args.quick:
         args.trials, args.evaluations, args.repeats = 2, 6, 2
@@ -137,14 +137,15 @@ def main() -> None:
                                                           max_concurrent=concurrent,
                                                           trainable=trainable))
                 assert result.ok, result.failed
-                return seconds
+                return seconds, float(result.table["seconds"].mean())
 
-            t1 = run_work(1)
-            t2 = run_work(2)
+            (t1, in1), (t2, in2) = run_work(1), run_work(2)
             evals = args.trials * args.evaluations
             print(f"{args.trials} evaluation-bound trials x {args.evaluations} candidates "
                   f"({args.repeats} forward passes each): 1 worker {t1:.1f} s "
                   f"({evals / t1:.2f} evals/s), 2 workers {t2:.1f} s ({evals / t2:.2f} evals/s)")
+            print(f"  search time inside a trial: {in1:.2f} s with 1 worker, {in2:.2f} s with 2 "
+                  f"(equal when the second core is free; longer when other jobs hold it)")
             ratio = t1 / t2
 
             # 4. one search, batches on 2 actors vs in this process

@@ -12,7 +12,9 @@ def cmd_sweep(args) -> int:
         raise ConfigError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     result = run_sweep(args.sweep, output=args.out, address=args.address, resume=args.resume,
                        max_concurrent=args.max_concurrent)
-    columns = [c for c in result.table.columns if c not in ("dir", "error")]
+    shown = ("budget_ms", "test_accuracy", "table_latency_ms")  # of each chosen subnet
+    columns = [c for c in result.table.columns if c not in ("dir", "error", "report", "results")
+               and (not c.startswith("chosen.") or c.endswith(shown))]
     print(result.table[columns].to_string(index=False, max_colwidth=40))
     for name, error in result.failed.items():
         print(f"nas sweep: trial {name} failed: {error}")

@@ -214,10 +214,12 @@ def _flatten(prefix: str, value: Any, row: dict[str, Any]) -> None:
         row[prefix] = value
 
 
-def collect_results(out: Path, trials: list[TrialSpec],
-                    errors: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One row per trial from the trials' own result files; missing ones are failures."""
-    errors = dict(errors or {})
+def collect_results(out: Path, trials: list[TrialSpec], errors: dict[str, str] | None = None,
+                    reported: dict[str, dict[str, Any]] | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per trial: its result file, else what it reported to Tune (a custom
+    trainable); a trial with neither, or with an error, is a failure."""
+    errors, reported = dict(errors or {}), dict(reported or {})
     rows, failed = [], {}
     for spec in trials:
         row: dict[str, Any] = {"trial": spec.name}
@@ -227,10 +229,12 @@ def collect_results(out: Path, trials: list[TrialSpec],
         error_path = Path(spec.trial_dir) / ERROR_FILE
         if error_path.is_file():
             errors.setdefault(spec.name, json.loads(error_path.read_text())["error"])
-        if path.is_file() and spec.name not in errors:
+        if spec.name not in errors and (path.is_file() or spec.name in reported):
             row["status"] = "done"
-            metrics = json.loads(path.read_text())["metrics"]
-            _flatten("", {k: v for k, v in metrics.items() if k != "trial"}, row)
+            metrics = (json.loads(path.read_text())["metrics"] if path.is_file()
+                       else reported[spec.name])
+            _flatten("", {k: v for k, v in metrics.items()
+                          if k != "trial" and k not in _TUNE_KEYS}, row)
         else:
             row["status"] = "failed"
             failed[spec.name] = errors.get(spec.name, "no result was written")
@@ -291,8 +295,9 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
         cpus = ray.cluster_resources().get("CPU", 0)
         echo(f"[sweep] {cfg.name}: {len(trials)} trials ({trials[0].kind}), "
              f"{max_concurrent or 'as many as fit'} at a time, on {where} ({cpus:g} CPUs) -> {out}")
-        errors = _fit(cfg, trials, out, resume, max_concurrent, echo, trainable or tune_trainable)
-    table, failed = collect_results(out, trials, errors)
+        errors, reported = _fit(cfg, trials, out, resume, max_concurrent, echo,
+                                trainable or tune_trainable)
+    table, failed = collect_results(out, trials, errors, reported)
     table.to_csv(out / "sweep.csv", index=False)
     atomic_write_text(out / "sweep.json", table.to_json(orient="records", indent=1))
     done = int((table["status"] == "done").sum())
@@ -303,7 +308,8 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
 
 def _fit(cfg: SweepConfig, trials: list[TrialSpec], out: Path, resume: bool,
          max_concurrent: int | None, echo: Callable[[str], None],
-         trainable: Callable[[dict[str, Any]], None]) -> dict[str, str]:
+         trainable: Callable[[dict[str, Any]], None]
+         ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     from ray import tune
 
     res = cfg.resources
@@ -345,9 +351,12 @@ def _fit(cfg: SweepConfig, trials: list[TrialSpec], out: Path, resume: bool,
         raise SweepError(f"the sweep stopped: {exc}; continue it with --resume") from None
     finally:
         tune_log.setLevel(level)
-    errors = {}
+    errors, reported = {}, {}
     for result in grid:
+        name = result.config["trial"]["name"]
         if result.error is not None:
-            errors[result.config["trial"]["name"]] = str(result.error).strip().splitlines()[-1][:300]
+            errors[name] = str(result.error).strip().splitlines()[-1][:300]
+        elif result.metrics and "error" not in result.metrics:
+            reported[name] = {k: v for k, v in result.metrics.items() if k != "config"}
     sys.stdout.flush()
-    return errors
+    return errors, reported

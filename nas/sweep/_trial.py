@@ -45,10 +45,14 @@ def _run_kind(spec: TrialSpec, folder: Path) -> dict[str, Any]:
     cfg = dataclasses.replace(cfg, name=f"{cfg.name}-{spec.name}", search=search)
     result = run_experiment(cfg, folder, progress=False, echo=False,
                             make_evaluator=_evaluator_factory(spec))
-    chosen = {f"{c['device']}@{c['budget_ms']:g}ms": {
-        k: c[k] for k in ("test_accuracy", "predicted_accuracy", "table_latency_ms",
-                          "measured_latency_ms", "flops", "params") if c.get(k) is not None}
-        for c in result.chosen}
+    # Keyed by device and budget position, not the budget's value: quantile budgets come
+    # from each trial's own table, and sweep.csv needs the same columns for every trial.
+    chosen, position = {}, {}
+    for c in result.chosen:
+        i = position[c["device"]] = position.get(c["device"], -1) + 1
+        chosen[f"{c['device']}.b{i}"] = {
+            k: c[k] for k in ("budget_ms", "test_accuracy", "predicted_accuracy", "table_latency_ms",
+                              "measured_latency_ms", "flops", "params") if c.get(k) is not None}
     accuracies = [c["test_accuracy"] for c in result.chosen]
     return {"subnets": len(result.chosen), "best_test_accuracy": max(accuracies, default=None),
             "chosen": chosen, "report": str(folder / "report.md")}
