@@ -200,7 +200,7 @@ def _check_trial_list(out: Path, trials: list[TrialSpec], resume: bool) -> None:
         if previous != json.loads(json.dumps(listed)):
             raise SweepError(f"{out} holds a sweep with other trials (the sweep or base file "
                              "changed); choose another output or delete the folder")
-        if not resume:
+        if not resume and (out / TUNE_DIR).exists():
             raise SweepError(f"{out} already holds this sweep; pass --resume (resume=True) to "
                              "continue it, or choose another output")
     atomic_write_text(path, json.dumps(listed, indent=1))
@@ -286,12 +286,12 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
 
     import ray
 
-    session = (contextlib.nullcontext() if ray.is_initialized() else
+    running = ray.is_initialized()
+    session = (contextlib.nullcontext() if running else
                ray_session(out / "ray_tmp", address, cfg.ray.num_cpus, cfg.ray.num_gpus,
                            cfg.ray.dashboard, cfg.ray.log_to_driver))
     with session:
-        where = address or ("this process's Ray" if session.__class__ is contextlib.nullcontext
-                            else "a local Ray")
+        where = "this process's Ray" if running else (address or "a local Ray")
         cpus = ray.cluster_resources().get("CPU", 0)
         echo(f"[sweep] {cfg.name}: {len(trials)} trials ({trials[0].kind}), "
              f"{max_concurrent or 'as many as fit'} at a time, on {where} ({cpus:g} CPUs) -> {out}")

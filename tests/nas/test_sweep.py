@@ -1,7 +1,8 @@
 """``nas sweep`` on a local Ray (2 CPUs): all results written, a crashed trial retried,
 results identical to running the same trials one after the other in this process.
 
-One Ray session serves the whole module (starting Ray costs 15-20 s here).
+One Ray session serves the whole module. The crash-retry and Ray-evaluator tests start
+extra worker processes and are marked slow (``python -m pytest -m slow tests/nas``).
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def crash_once_then_run(config):
     tune_trainable(config)
 
 
+@pytest.mark.slow  # a replacement worker process starts (~15-30 s here)
 def test_a_trial_whose_worker_dies_is_retried(ray_2cpus):
     import sys
 
