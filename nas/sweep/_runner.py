@@ -107,12 +107,13 @@ def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int 
     """
     temp = Path(temp_dir).resolve()
     short, link = _short(temp)
-    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0", "RAY_TMPDIR": str(short),
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0",
            # our trials take their paths from their spec, not from the working directory
            "RAY_CHDIR_TO_TRIAL_DIR": "0"}
-    if address is None and not any(k in os.environ for k in
-                                   ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
-        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    if address is None:
+        env["RAY_TMPDIR"] = str(short)
+        if not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     with _environ(env):
         import ray
 
@@ -126,8 +127,13 @@ def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int 
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise SweepError(f"cannot start or reach Ray at {address or 'a new local instance'}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        # A cluster is found through the user's RAY_TMPDIR (``address="auto"``); only
+        # then do Tune's lock files move under the sweep's folder.
+        relocate = _environ({"RAY_TMPDIR": str(short)}) if address is not None else \
+            contextlib.nullcontext()
         try:
-            yield
+            with relocate:
+                yield
         finally:
             ray.shutdown()
             if link is not None:
@@ -353,7 +359,8 @@ def _fit(cfg: SweepConfig, trials: list[TrialSpec], out: Path, resume: bool,
         tune_log.setLevel(level)
     errors, reported = {}, {}
     for result in grid:
-        name = result.config["trial"]["name"]
+        # a trial that never started has no config; its folder is named after it
+        name = result.config["trial"]["name"] if result.config else Path(result.path).name
         if result.error is not None:
             errors[name] = str(result.error).strip().splitlines()[-1][:300]
         elif result.metrics and "error" not in result.metrics:
