@@ -114,31 +114,35 @@ def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int 
         env["RAY_TMPDIR"] = str(short)
         if not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
             env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
-    with _environ(env):
-        import ray
+    try:
+        with _environ(env):
+            import ray
 
-        _refresh_ray_config()
-        kwargs: dict[str, Any] = {"log_to_driver": log_to_driver, "logging_level": logging.WARNING}
-        if address is None:
-            kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
-                          _temp_dir=str(short))
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise SweepError(f"cannot start or reach Ray at {address or 'a new local instance'}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-        # A cluster is found through the user's RAY_TMPDIR (``address="auto"``); only
-        # then do Tune's lock files move under the sweep's folder.
-        relocate = _environ({"RAY_TMPDIR": str(short)}) if address is not None else \
-            contextlib.nullcontext()
-        try:
-            with relocate:
-                yield
-        finally:
-            ray.shutdown()
-            if link is not None:
-                link.unlink(missing_ok=True)
-                link.parent.rmdir()
+            _refresh_ray_config()
+            kwargs: dict[str, Any] = {"log_to_driver": log_to_driver,
+                                      "logging_level": logging.WARNING}
+            if address is None:
+                kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
+                              _temp_dir=str(short))
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SweepError(f"cannot start or reach Ray at "
+                                 f"{address or 'a new local instance'}: {first}") from None
+            # A cluster is found through the user's RAY_TMPDIR (``address="auto"``); only
+            # then do Tune's lock files move under the sweep's folder.
+            relocate = (_environ({"RAY_TMPDIR": str(short)}) if address is not None
+                        else contextlib.nullcontext())
+            try:
+                with relocate:
+                    yield
+            finally:
+                ray.shutdown()
+    finally:
+        if link is not None:
+            link.unlink(missing_ok=True)
+            link.parent.rmdir()
 
 
 # progress --------------------------------------------------------------------------------------
