@@ -3,6 +3,8 @@
 Measures, on one local Ray with 2 CPUs (``python bench/ray_scaling.py``, ``--quick``):
 
 1. Ray start-up (``ray_session``).
+0. Without Ray: the same work in 1 process and in 2 processes at once, i.e. the
+   parallelism the (shared) machine offers at that moment.
 2. Per-trial overhead: the same small ``nas search`` trials (nb201, params and FLOPs,
    16 evaluations) through ``run_sweep`` with one trial at a time, against
    ``run_trial`` called in a loop in this process: (Ray - in-process) / trials.
@@ -88,6 +90,31 @@ def write_sweep(folder: Path, trials: int, budget: int) -> Path:
     return path
 
 
+def _plain_work(args: tuple[int, int]) -> float:
+    """``n`` candidates of forward work in a plain process (no Ray); returns seconds."""
+    n, repeats = args
+    torch.set_num_threads(1)
+    space = get_space(SPACE["name"], **SPACE["options"])
+    archs = [space.sample(np.random.default_rng(i)) for i in range(n)]
+    ForwardWork(space, repeats)(archs[:1])  # warm-up
+    start = time.perf_counter()
+    ForwardWork(space, repeats)(archs)
+    return time.perf_counter() - start
+
+
+def machine_ratio(n: int, repeats: int) -> tuple[float, float, float]:
+    """The same work in 1 and in 2 plain processes at once: what the machine gives now."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_plain_work, [(1, 1)] * 2))  # start both processes
+        one = list(pool.map(_plain_work, [(n, repeats)]))[0]
+        start = time.perf_counter()
+        list(pool.map(_plain_work, [(n, repeats)] * 2))
+        two = time.perf_counter() - start
+    return one, two, 2 * one / two
+
+
 def timed(fn):
     start = time.perf_counter()
     value = fn()
@@ -108,6 +135,9 @@ def main() -> None:
     Path("runs").mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="ray_bench_", dir="runs")).resolve()
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min load average, 2 cores)")
+    one, two, ceiling = machine_ratio(args.evaluations, args.repeats)
+    print(f"without Ray, {args.evaluations} candidates in 1 process {one:.1f} s, the same in each "
+          f"of 2 processes at once {two:.1f} s -> the machine gives {ceiling:.2f}x now")
     try:
         start = time.perf_counter()
         with ray_session(root / "ray_tmp", num_cpus=2):
@@ -165,6 +195,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
+    print(f"machine_ratio_without_ray: {ceiling:.2f}")
     print(f"ray_overhead_s_per_trial: {overhead:.2f}")
     print(f"ray_scaling_ratio: {ratio:.2f}")
 

@@ -10,8 +10,9 @@ What lands where (``<out>`` is the sweep's ``output``, default ``runs/<name>``):
 * ``<out>/ray_tmp/``: a local Ray's session files and logs, and Tune's lock files
   (nothing goes to ``/tmp/ray``, ``~/ray_results`` or ``~/.ray``).
 
-Ray costs 15-20 s to start and ~2.5 s per trial here (a fresh worker process imports
-torch and this package). Trials reuse their worker processes (``reuse_actors``), so
+A local Ray starts in 5-20 s here and a trial costs ~2.5 s when it starts a worker
+process (torch and this package are imported), 0.5-0.8 s when it reuses one
+(``bench/ray_scaling.py``). Trials reuse their worker processes (``reuse_actors``), so
 only the first trial per worker pays the imports, and a trial is a whole experiment,
 never one candidate: see :mod:`nas.sweep._evaluator` for evaluation inside a search.
 """
