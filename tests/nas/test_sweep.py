@@ -176,3 +176,19 @@ def test_ray_evaluator_matches_in_process_evaluation(ray_2cpus):
     assert calls >= 4  # two actors per batch
     cols = ["arch_key", "params", "flops", "feasible"]
     pd.testing.assert_frame_equal(local.history[cols], remote.history[cols])
+
+
+@pytest.mark.slow  # actor processes start inside each trial
+def test_evaluation_workers_run_inside_the_trials_placement_group(ray_2cpus, sweep_4):
+    """Each trial reserves itself plus one evaluation actor: 2 CPUs, so one trial at a
+    time on this Ray; results equal those of in-process evaluation."""
+    folder = ray_2cpus / "workers"
+    path = write_sweep(folder, grid={"seed": [0, 1]},
+                       resources={"cpu": 1, "evaluation_workers": 1})
+    result = run_sweep(path, output=folder / "out", echo=None)
+    assert result.ok, result.failed
+    _, plain = sweep_4  # same base, seeds 0 and 1 with nsga2 are its trials 0 and 2
+    for with_actor, in_process in zip(histories([t.trial_dir for t in result.trials]),
+                                      histories([plain.trials[i].trial_dir for i in (0, 2)]),
+                                      strict=True):
+        pd.testing.assert_frame_equal(with_actor, in_process)
