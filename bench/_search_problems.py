@@ -93,8 +93,10 @@ class ForestPredictor:
                                            n_jobs=1).fit(x, y)
 
     def predict(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+        # Each fitted tree's own ``tree_.predict`` (the same numbers as ``tree.predict``):
+        # sklearn's per-call input validation cost ~0.7 ms per tree, 24 trees per batch.
         x = self.space.encode_batch(list(archs))
-        trees = np.stack([t.predict(x) for t in self.model.estimators_])
+        trees = np.stack([t.tree_.predict(x).reshape(len(x), -1)[:, 0] for t in self.model.estimators_])
         return trees.mean(axis=0), trees.std(axis=0)
 
 

@@ -73,11 +73,11 @@ def main() -> None:
     except ImportError:
         real = False
     problem, _ = mobilenet_problem(real_table=real)
-    table = problem.objectives[0].table
+    lut = problem.objectives[0].table
     rng = np.random.default_rng(99)
     problem.evaluate([problem.space.sample(rng) for _ in range(1000 if args.quick else 3000)])
     print(f"setup (fit predictor, fill the layer table by fvcore): {time.perf_counter() - t0:.1f} s; "
-          f"table: {type(table).__module__}.{type(table).__name__}, {len(table.table) if not real else len(table)} layers, "
+          f"table: {type(lut).__module__}.{type(lut).__name__}, {len(lut.table) if not real else len(lut)} layers, "
           "stand-in milliseconds")
     space, archs = problem.space, [problem.space.sample(rng) for _ in range(500)]
     ops = {"sample": lambda a, b: space.sample(rng), "mutate": lambda a, b: space.mutate(a, rng),
@@ -90,6 +90,21 @@ def main() -> None:
         rates_ops[op] = len(archs) / (time.perf_counter() - t)
     print("search_spaces operations alone (per second): "
           + ", ".join(f"{op} {r:.0f}" for op, r in rates_ops.items()))
+    table, reps = space.decision_table, 20
+    x = table.sample_batch(batch, rng)
+    xa, xb = table.to_archs(x), table.sample_batch(batch, rng)
+    batch_ops = {"sample_batch": lambda: table.sample_batch(batch, rng),
+                 "mutate_batch": lambda: table.mutate_batch(x, rng),
+                 "crossover_batch": lambda: table.crossover_batch(x, xb, rng),
+                 "to_archs": lambda: table.to_archs(x), "encode_batch": lambda: space.encode_batch(xa)}
+    rates_batch = {}
+    for op, fn in batch_ops.items():
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        rates_batch[op] = reps * batch / (time.perf_counter() - t)
+    print(f"decision-table batch operations (architectures per second, batches of {batch}): "
+          + ", ".join(f"{op} {r:.0f}" for op, r in rates_batch.items()))
     print(f"{'engine':<14} {'cands':>6} {'total/s':>9} {'engine/s':>9} {'engine us':>9} {'objectives/s':>12}")
     rates = {}
     for name in ("random", "evolution", "nsga2"):

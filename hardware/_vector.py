@@ -96,7 +96,13 @@ class _Batch:
     tell them apart (``space.validate`` does).
     """
 
-    def __init__(self, archs: Sequence[Architecture], paths: _Vocab, values: _Vocab) -> None:
+    def __init__(self, archs: Sequence[Architecture], paths: _Vocab, values: _Vocab,
+                 rows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        if rows is not None:  # the matrix path: (matrix, lengths) from a decision table
+            self.matrix, self.lengths = rows
+            self.n = len(self.lengths)
+            self._init_state(paths, values)
+            return
         decisions = [getattr(a, "_decisions", None) or dict(a) for a in archs]
         self.n = len(decisions)
         self.lengths = np.fromiter(map(len, decisions), np.int64, self.n)
@@ -111,11 +117,14 @@ class _Batch:
         path_ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         value_ids = np.fromiter(map(values.__getitem__, itertools.chain.from_iterable(
             d.values() for d in decisions)), np.int64)
-        self.paths, self.values = paths, values
         # (path, arch) -> value id, or the sentinel len(values) where the arch lacks the path;
         # one contiguous row per path, read once per decision by `codes`.
         self.matrix = np.full((len(paths), self.n), len(values), dtype=np.int64)
         self.matrix[path_ids, np.repeat(np.arange(self.n), self.lengths)] = value_ids
+        self._init_state(paths, values)
+
+    def _init_state(self, paths: _Vocab, values: _Vocab) -> None:
+        self.paths, self.values = paths, values
         self.total = np.zeros(self.n)
         self.bad = np.zeros(self.n, dtype=bool)  # not in the space: left to the slow path
         self.read: dict[str, np.ndarray] = {}  # decision path -> archs that reached it
@@ -160,6 +169,7 @@ class VectorIndex:
         self.positions: dict[tuple, dict[str, Any]] = {}
         self._shape_maps: dict[tuple, np.ndarray] = {}
         self._paths, self._values = _Vocab(), _Vocab()
+        self._slot_lookup: tuple | None = None
 
     # interning ----------------------------------------------------------------------
     def shape_id(self, shape: Shape) -> int:
@@ -180,6 +190,27 @@ class VectorIndex:
             self._shape_maps[(name,)] = cached
         return cached[ids]
 
+    def _table_rows(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(path, arch) value-id matrix and decision counts straight from the space's
+        decision-table rows, when every architecture was made by that table."""
+        table = getattr(self.space, "decision_table", None)
+        if table is None or not archs or not all(
+                (o := getattr(a, "_origin", None)) is not None and o[0] is table for a in archs):
+            return None
+        if self._slot_lookup is None or self._slot_lookup[0] is not table:
+            path_ids = np.array([self._paths[p] for p in table.paths], dtype=np.int64)
+            ids = [[self._values[c] for c in choices] for choices in table.choices]
+            offsets = np.cumsum([0] + [len(c) + 1 for c in ids[:-1]])
+            flat = np.array([v for c in ids for v in (*c, -1)], dtype=np.int64)  # -1: unreached
+            self._slot_lookup = (table, path_ids, offsets, flat)
+        _, path_ids, offsets, flat = self._slot_lookup
+        x = table.to_matrix(archs).T  # (slot, arch)
+        sizes = table.sizes[:, None]
+        ids = flat[offsets[:, None] + np.where(x < 0, sizes, x)]
+        matrix = np.full((len(self._paths), x.shape[1]), len(self._values), dtype=np.int64)
+        matrix[path_ids] = np.where(ids < 0, len(self._values), ids)
+        return matrix, (x >= 0).sum(axis=0)
+
     # public ---------------------------------------------------------------------------
     def sums(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
         """Per-arch layer sums (ms; NaN where a layer has no latency) and a mask of
@@ -187,9 +218,10 @@ class VectorIndex:
 
         Architectures in the mask (not members of the space, or reaching a layer the
         walk cannot resolve) must go to the caller's slow path, which validates them
-        and raises a precise error.
+        and raises a precise error. Architectures made by the space's decision table
+        are read from their index rows instead of their dicts.
         """
-        batch = _Batch(archs, self._paths, self._values)
+        batch = _Batch(archs, self._paths, self._values, self._table_rows(archs))
         shape = np.full(batch.n, self.shape_id(self.input_shape), dtype=np.int64)
         active = np.ones(batch.n, dtype=bool)
         self.expr(self.grammar.rules[self.grammar.start], "", shape, active, batch,

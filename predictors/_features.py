@@ -62,6 +62,8 @@ class ArchFeaturizer:
         archs = list(archs)
         if not archs:
             return np.zeros((0, self.size), np.float32)
+        if not self.graph:  # batched (the decision table's matrix path where the space has one)
+            return self.space.encode_batch(archs).astype(np.float32)
         rows = []
         for arch in archs:
             vec = self.space.encode(arch)

@@ -43,7 +43,7 @@ class Architecture(Mapping[str, Any]):
         True
     """
 
-    __slots__ = ("_decisions", "_key")
+    __slots__ = ("_decisions", "_key", "_origin")
 
     def __init__(self, decisions: Mapping[str, Any]) -> None:
         items = {}
@@ -53,6 +53,20 @@ class Architecture(Mapping[str, Any]):
             items[path] = _normalise(path, value)
         self._decisions: dict[str, Any] = dict(sorted(items.items()))
         self._key: str | None = None
+        self._origin: tuple[Any, Any] | None = None
+
+    @classmethod
+    def _trusted(cls, decisions: dict[str, Any], key: str, origin: tuple[Any, Any] | None) -> Architecture:
+        """Internal: wrap decisions already canonical (normalised values, sorted paths)
+        with their precomputed key; ``origin`` is ``(decision table, index row)``."""
+        arch = object.__new__(cls)
+        object.__setattr__(arch, "_decisions", decisions)
+        object.__setattr__(arch, "_key", key)
+        object.__setattr__(arch, "_origin", origin)
+        return arch
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._decisions,))  # the origin row stays in this process
 
     # Mapping protocol ------------------------------------------------------
     def __getitem__(self, path: str) -> Any:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from search_spaces._count import count_architectures, decision_slots, token_vocabulary
+from search_spaces._decisions import DecisionTable, compile_table
 from search_spaces._derive import (
     ArchDecider,
     FallbackDecider,
@@ -142,6 +143,9 @@ class SearchSpace:
         """
         if not isinstance(arch, Architecture):
             arch = Architecture(arch)
+        origin = arch._origin
+        if origin is not None and origin[0] is self.decision_table:
+            return arch  # made from this space's decision table: a member by construction
         if arch.key in self._members:
             return arch
         _, rec = self._derive(ArchDecider(arch))
@@ -187,6 +191,65 @@ class SearchSpace:
                 proposal[path] = a[path] if path in a else b[path]
         _, rec = self._derive(FallbackDecider(proposal, gen))
         return self._member(rec.decisions)
+
+    # batches -----------------------------------------------------------------------
+    @functools.cached_property
+    def decision_table(self) -> DecisionTable | None:
+        """The compiled :class:`~search_spaces._decisions.DecisionTable` of a grammar
+        whose decisions form a fixed set of slots; ``None`` for grammars that do not
+        compile (recursive ones): their batch methods loop over the single-arch ones."""
+        return compile_table(self.grammar)
+
+    def sample_batch(self, n: int, rng: RngLike = None) -> list[Architecture]:
+        """``n`` samples (the decision table's batch draw when the space compiles one)."""
+        gen = _rng(rng)
+        table = self.decision_table
+        if table is None:
+            return [self.sample(gen) for _ in range(n)]
+        return table.to_archs(table.sample_batch(n, gen))
+
+    def mutate_batch(self, archs: list[Architecture], rng: RngLike = None) -> list[Architecture]:
+        """One mutation of each architecture (batched :meth:`mutate`)."""
+        gen = _rng(rng)
+        table = self.decision_table
+        if table is None:
+            return [self.mutate(a, gen) for a in archs]
+        return table.to_archs(table.mutate_batch(self.to_matrix(archs), gen))
+
+    def crossover_batch(self, a: list[Architecture], b: list[Architecture],
+                        rng: RngLike = None) -> list[Architecture]:
+        """Crossover of ``a[i]`` with ``b[i]`` (batched :meth:`crossover`)."""
+        gen = _rng(rng)
+        table = self.decision_table
+        if table is None:
+            return [self.crossover(x, y, gen) for x, y in zip(a, b, strict=True)]
+        return table.to_archs(table.crossover_batch(self.to_matrix(a), self.to_matrix(b), gen))
+
+    def to_matrix(self, archs: list[Mapping[str, Any]]) -> np.ndarray:
+        """Index matrix (``decision_table`` rows) of architectures, each validated.
+
+        Raises:
+            ArchitectureError: for an architecture outside the space, or a space
+                without a decision table.
+        """
+        table = self.decision_table
+        if table is None:
+            raise ArchitectureError(f"space {self.name!r} has no decision table (recursive grammar)")
+        return table.to_matrix([self.validate(a) for a in archs])
+
+    def from_matrix(self, matrix: np.ndarray) -> list[Architecture]:
+        """Architectures of the rows of a ``decision_table`` index matrix (rows checked)."""
+        table = self.decision_table
+        if table is None:
+            raise ArchitectureError(f"space {self.name!r} has no decision table (recursive grammar)")
+        matrix = np.asarray(matrix, dtype=np.int64)
+        if matrix.ndim != 2 or matrix.shape[1] != table.num_slots:
+            raise ArchitectureError(f"index matrix must have shape (n, {table.num_slots}), got {matrix.shape}")
+        bad = np.flatnonzero(~table.valid(matrix))
+        if bad.size:
+            raise ArchitectureError(f"row {int(bad[0])} of the index matrix is not an architecture of "
+                                    f"space {self.name!r} (an index out of range or a wrong slot activity)")
+        return table.to_archs(matrix)
 
     def suggest(self, trial: Any) -> Architecture:
         """Optuna define-by-run: every reached decision is a categorical parameter."""
@@ -278,8 +341,34 @@ class SearchSpace:
         vec[-1] = max(p.count(".") for p in arch) + 1
         return vec
 
-    def encode_batch(self, archs: list[Architecture]) -> np.ndarray:
-        return np.stack([self.encode(a) for a in archs]) if archs else np.zeros((0, self.encoding_size), np.float32)
+    @functools.cached_property
+    def _slot_offsets(self) -> np.ndarray | None:
+        table = self.decision_table
+        kind, data = self._encoding
+        if table is None or kind != "onehot":
+            return None
+        offsets, _ = data
+        if any(offsets.get(p, (0, None))[1] != c for p, c in zip(table.paths, table.choices, strict=True)):
+            return None  # a choice narrowed by the recursion bound: keep the per-arch encoding
+        return np.array([offsets[p][0] for p in table.paths], dtype=np.int64)
+
+    def encode_batch(self, archs: list[Mapping[str, Any]] | np.ndarray) -> np.ndarray:
+        """:meth:`encode` of each architecture, shape (n, encoding_size).
+
+        Decision-table spaces take the matrix path; an index matrix of the table
+        (``space.decision_table``) may be passed directly.
+        """
+        offsets = self._slot_offsets
+        if isinstance(archs, np.ndarray):
+            if offsets is None:
+                raise ArchitectureError(f"space {self.name!r} has no decision table: pass architectures")
+            return self.decision_table.encode_batch(archs, offsets, self.encoding_size)
+        archs = list(archs)
+        if not archs:
+            return np.zeros((0, self.encoding_size), np.float32)
+        if offsets is not None:
+            return self.decision_table.encode_batch(self.to_matrix(archs), offsets, self.encoding_size)
+        return np.stack([self.encode(a) for a in archs])
 
 
 @functools.lru_cache(maxsize=65536)

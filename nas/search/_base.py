@@ -82,13 +82,42 @@ class SearchEngine(ABC):
         """Hook: restore what :meth:`_extra_state` saved (stateless engines: nothing)."""
 
     # helpers for subclasses --------------------------------------------------------
-    def _fresh(self, make: Callable[[], Architecture], tries: int = 20) -> Architecture:
-        """Call ``make`` until it yields an architecture not proposed before (bounded)."""
+    def _fresh_rows(self, make: Callable[[int], np.ndarray], n: int, tries: int = 20,
+                    again: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Architecture]:
+        """Batch :meth:`_fresh` on the space's decision table: ``make(k)`` returns an
+        index matrix of ``k`` proposals; rows whose architecture was proposed before
+        (or earlier in this batch) are made again by ``make``, at most ``tries`` times;
+        then, when ``again`` is given, varied by ``again(rows)`` up to ``tries`` more
+        times (e.g. one more mutation each time, which walks out of a neighbourhood
+        the search has exhausted)."""
+        table = self.space.decision_table
+        archs = table.to_archs(make(n))
+        for attempt in range(2 * tries if again is not None else tries):
+            seen, redo = self._seen, []
+            batch: set[str] = set()
+            for i, arch in enumerate(archs):
+                if arch.key in seen or arch.key in batch:
+                    redo.append(i)
+                else:
+                    batch.add(arch.key)
+            if not redo:
+                break
+            rows = (make(len(redo)) if attempt < tries
+                    else again(table.to_matrix([archs[i] for i in redo])))
+            for i, arch in zip(redo, table.to_archs(rows), strict=True):
+                archs[i] = arch
+        self._seen.update(a.key for a in archs)
+        return archs
+
+    def _fresh(self, make: Callable[[], Architecture], tries: int = 20,
+               again: Callable[[Architecture], Architecture] | None = None) -> Architecture:
+        """Call ``make`` until it yields an architecture not proposed before (at most
+        ``tries`` times); then, with ``again``, vary the repeat by ``again(arch)``."""
         arch = make()
-        for _ in range(tries):
+        for attempt in range(2 * tries if again is not None else tries):
             if arch.key not in self._seen:
                 break
-            arch = make()
+            arch = make() if attempt < tries else again(arch)
         self._seen.add(arch.key)
         return arch
 

@@ -38,8 +38,11 @@ def dominates(values: np.ndarray, violations: np.ndarray | None = None) -> np.nd
     the usual Pareto dominance (no worse everywhere, better somewhere).
     """
     f = _matrix(values)
-    le = np.all(f[:, None, :] <= f[None, :, :], axis=2)
-    lt = np.any(f[:, None, :] < f[None, :, :], axis=2)
+    le = np.ones((len(f), len(f)), dtype=bool)
+    lt = np.zeros((len(f), len(f)), dtype=bool)
+    for column in f.T:  # one (n, n) comparison per objective: no (n, n, m) temporaries
+        le &= column[:, None] <= column[None, :]
+        lt |= column[:, None] < column[None, :]
     dom = le & lt
     if violations is None:
         return dom
@@ -53,8 +56,15 @@ def dominates(values: np.ndarray, violations: np.ndarray | None = None) -> np.nd
     )
 
 
-def non_dominated_sort(values: np.ndarray, violations: np.ndarray | None = None) -> np.ndarray:
+def non_dominated_sort(values: np.ndarray, violations: np.ndarray | None = None,
+                       stop_after: int | None = None) -> np.ndarray:
     """Front index of each candidate (0 = non-dominated), by peeling fronts.
+
+    Args:
+        values: (n, m) minimised objective values.
+        violations: total constraint violations (constraint-domination), optional.
+        stop_after: stop peeling once this many candidates are ranked; the rest all
+            get the next rank (NSGA-II survival needs no more).
 
     Returns:
         int array of shape (n,).
@@ -68,8 +78,13 @@ def non_dominated_sort(values: np.ndarray, violations: np.ndarray | None = None)
     dominated_by = dom.sum(axis=0)  # how many candidates dominate each one
     front = np.flatnonzero(dominated_by == 0)
     rank = 0
+    done = 0
     while front.size:
         ranks[front] = rank
+        done += front.size
+        if stop_after is not None and done >= stop_after:
+            ranks[ranks < 0] = rank + 1
+            break
         dominated_by = dominated_by - dom[front].sum(axis=0)
         dominated_by[ranks >= 0] = -1
         front = np.flatnonzero(dominated_by == 0)

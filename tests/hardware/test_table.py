@@ -15,7 +15,7 @@ from hardware import (
     get_device,
     validate,
 )
-from search_spaces import ArchitectureError, get_space
+from search_spaces import Architecture, ArchitectureError, get_space
 
 FAST = dict(warmup=1, min_runs=3, max_runs=5, check_every=3, time_budget_s=0.02)
 
@@ -53,6 +53,21 @@ def test_vectorised_predict_equals_per_arch_predict(name, options):
     by_layers = [0.9 * _per_arch(table, space, a) + 0.1 for a in archs]
     np.testing.assert_allclose(batch, one_by_one, rtol=1e-12)
     np.testing.assert_allclose(batch, by_layers, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,options", [
+    ("mobilenetv3_ofa", {"width_mult": 0.25, "resolutions": [16, 24]}),
+    ("transformer", {"dims": [16, 32], "depths": [1, 2], "heads": [2, 4]}),
+])
+def test_decision_table_rows_predict_like_dicts(name, options):
+    """Archs made by the space's decision table are read from their index rows."""
+    space = get_space(name, **options)
+    table = synthetic_table(space, options=options, a=0.9, b=0.1)
+    archs = space.sample_batch(80, 3)
+    plain = [Architecture(a.to_dict()) for a in archs]  # no rows: the dict path
+    assert plain[0]._origin is None and archs[0]._origin is not None
+    np.testing.assert_allclose(table.predict(archs), table.predict(plain), rtol=1e-12)
+    np.testing.assert_allclose(table.predict(archs[:5]), [table.predict_one(a) for a in plain[:5]])
 
 
 def test_recursive_space_predicts_through_fallback():

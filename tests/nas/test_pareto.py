@@ -18,6 +18,13 @@ def test_non_dominated_sort_hand_case():
     assert pareto_mask(f).tolist() == [True, True, True, False, False]
 
 
+def test_non_dominated_sort_stops_after_enough_are_ranked():
+    f = np.array([[1, 5], [2, 3], [4, 1], [3, 4], [5, 5], [6, 6]])
+    assert non_dominated_sort(f, stop_after=3).tolist() == [0, 0, 0, 1, 1, 1]
+    assert non_dominated_sort(f, stop_after=4).tolist() == [0, 0, 0, 1, 2, 2]
+    assert non_dominated_sort(f, stop_after=6).tolist() == non_dominated_sort(f).tolist()
+
+
 def test_duplicates_share_a_front():
     f = np.array([[1, 1], [1, 1], [2, 2]])
     assert non_dominated_sort(f).tolist() == [0, 0, 1]
