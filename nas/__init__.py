@@ -1,6 +1,13 @@
 """Hardware-aware NAS: objectives, search engines, storage, CLI and Python API."""
 
-from nas.errors import ConfigError, NasError, ObjectiveError, SearchError, StorageError
+from nas.errors import (
+    ConfigError,
+    NasError,
+    ObjectiveError,
+    SearchError,
+    StorageError,
+    SweepError,
+)
 from nas.objectives import (
     CallableObjective,
     Flops,
@@ -43,6 +50,7 @@ __all__ = [
     "SearchError",
     "SearchResult",
     "StorageError",
+    "SweepError",
     "SupernetAccuracy",
     "TableLatency",
     "TabularObjective",

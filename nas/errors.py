@@ -8,7 +8,8 @@ from search_spaces.errors import SearchSpaceError
 from supernets.data import DataError
 from supernets.errors import SupernetError
 
-__all__ = ["NasError", "ConfigError", "ObjectiveError", "SearchError", "StorageError", "USER_ERRORS"]
+__all__ = ["NasError", "ConfigError", "ObjectiveError", "SearchError", "StorageError", "SweepError",
+           "USER_ERRORS"]
 
 
 class NasError(ValueError):
@@ -29,6 +30,10 @@ class SearchError(NasError):
 
 class StorageError(NasError):
     """A study cannot be created, opened or resumed as asked."""
+
+
+class SweepError(NasError):
+    """A sweep cannot start, resume or finish as asked (Ray unreachable, trials failed)."""
 
 
 # Each package's base error is added here as the package lands.

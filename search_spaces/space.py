@@ -89,6 +89,18 @@ class SearchSpace:
 
     _MEMBERS_MAX = 200_000
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Caches stay behind (the plan cache wraps a bound method and cannot pickle), so
+        # a space travels to other processes (Ray workers) and is rebuilt there.
+        state = self.__dict__.copy()
+        del state["_plans"]
+        state["_members"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._plans = functools.lru_cache(maxsize=4096)(self._plan_uncached)
+
     def _member(self, decisions: Mapping[str, Any]) -> Architecture:
         arch = decisions if isinstance(decisions, Architecture) else Architecture(decisions)
         self._members[arch.key] = None

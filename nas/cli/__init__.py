@@ -24,6 +24,7 @@ _COMMANDS = (
     "nas.cli.predict",
     "nas.cli.run",
     "nas.cli.darts",
+    "nas.cli.sweep",
 )
 
 

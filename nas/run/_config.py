@@ -69,6 +69,8 @@ class SearchSection:
     Budgets are ``budgets_ms`` when given, else ``budget_quantiles`` of the table
     latency of random architectures (so the same file works on any machine).
     ``accuracy``: the predictor's estimate, or the supernet's (slower, exact).
+    ``storage``: the study database, a SQLite file in the run directory, or an
+    SQLAlchemy URL (``postgresql://...``) shared by several runs.
     """
 
     engine: str = "evolution"

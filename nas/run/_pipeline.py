@@ -54,7 +54,8 @@ class _Logger:
 
 
 def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, progress: bool | None = None,
-                   echo: bool = True) -> RunResult:
+                   echo: bool = True,
+                   make_evaluator: Callable[[Problem], Any] | None = None) -> RunResult:
     """Run (or continue) an experiment in ``run_dir``; finished stages are reused.
 
     Args:
@@ -63,6 +64,9 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, progress: bool | 
             stage whose inputs did not change and continues an interrupted one.
         progress: progress bars (default: on a terminal).
         echo: print the one-line stage summaries (always written to ``run.log``).
+        make_evaluator: builds the batch evaluator of each search from its problem (see
+            ``run_search(evaluator=...)``; e.g. ``nas.sweep.RayEvaluator``); one with a
+            ``close()`` method is closed when its search ends. Default: in this process.
     """
     from supernets.data import load_dataset
 
@@ -72,6 +76,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, progress: bool | 
     log = _Logger(run_dir / "run.log", echo)
     cache = StageCache(run_dir, log)
     ctx = _Context(cfg, run_dir, cache, log, progress)
+    ctx.make_evaluator = make_evaluator
     ctx.data = load_dataset(cfg.data.name, cfg.data.root, seed=cfg.seed)
     ctx.space = get_space(cfg.space.name, **cfg.space.options)
     log(f"[setup] space {ctx.space.name} ({ctx.space.size():.3g} archs), data {ctx.data.name} "
@@ -101,6 +106,7 @@ class _Context:
         self.keys: dict[str, str] = {}
         self.tables: dict[str, Any] = {}
         self.predictor: Any = None
+        self.make_evaluator: Callable[[Problem], Any] | None = None
 
     def bar(self, iterable, **kw):
         return tqdm(iterable, disable=None if self.progress is None else not self.progress, **kw)
@@ -282,12 +288,18 @@ class _Context:
         latency = TableLatency(self.tables[device], name="latency_ms")
         problem = Problem(self.space, [accuracy, latency], [f"latency_ms <= {budget:g}"])
         engine = get_engine(scfg.engine, self.space, seed=self.cfg.seed, **scfg.options)
-        storage = f"sqlite:///{(self.run_dir / scfg.storage).resolve()}"
+        storage = (scfg.storage if "://" in scfg.storage  # a shared RDB (PostgreSQL) URL
+                   else f"sqlite:///{(self.run_dir / scfg.storage).resolve()}")
         study = f"{self.cfg.name}-{device}-{budget:g}ms-{key}"
-        result = run_search(problem, engine, scfg.evaluations, batch_size=scfg.batch_size,
-                            storage=storage, study_name=study, resume=True,
-                            provenance={"predictor": self.keys["predictor"], "device": device},
-                            progress=self.progress)
+        evaluator = self.make_evaluator(problem) if self.make_evaluator is not None else None
+        try:
+            result = run_search(problem, engine, scfg.evaluations, batch_size=scfg.batch_size,
+                                storage=storage, study_name=study, resume=True,
+                                provenance={"predictor": self.keys["predictor"], "device": device},
+                                progress=self.progress, evaluator=evaluator)
+        finally:
+            if hasattr(evaluator, "close"):
+                evaluator.close()
         folder = self.run_dir / "searches" / f"{device}-{budget:g}ms"
         result.export(folder)
         front = result.front

@@ -20,13 +20,14 @@ from nas.search._pareto import (
 )
 from nas.search._problem import Constraint, Evaluation, Problem
 from nas.search._result import SearchResult
-from nas.search._runner import run_search
+from nas.search._runner import Evaluator, evaluate_batch, run_search
 from nas.search._study import load_result
 
 __all__ = [
     "NSGA2",
     "Constraint",
     "Evaluation",
+    "Evaluator",
     "OptunaEngine",
     "OptunaGP",
     "OptunaNSGA2",
@@ -38,6 +39,7 @@ __all__ = [
     "SearchResult",
     "crowding_distance",
     "dominates",
+    "evaluate_batch",
     "get_engine",
     "hypervolume",
     "list_engines",

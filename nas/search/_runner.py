@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,11 +13,17 @@ from tqdm.auto import tqdm
 from nas.errors import SearchError
 from nas.search._base import SearchEngine
 from nas.search._optuna import OptunaEngine
-from nas.search._problem import Problem
+from nas.search._problem import Evaluation, Problem
 from nas.search._result import SearchResult
 from nas.storage import Record, StudySession
+from search_spaces import Architecture
 
-__all__ = ["run_search"]
+__all__ = ["Evaluator", "evaluate_batch", "run_search"]
+
+#: ``evaluator(archs) -> (Evaluation, {measure name: values})``: evaluates one batch of
+#: new architectures; :func:`evaluate_batch` in this process, or spread over workers
+#: (``nas.sweep.RayEvaluator``). It must return what ``evaluate_batch`` would.
+Evaluator = Callable[[Sequence[Architecture]], tuple[Evaluation, dict[str, np.ndarray]]]
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +31,17 @@ log = logging.getLogger(__name__)
 MAX_STALLED_BATCHES = 50
 
 
+def evaluate_batch(problem: Problem, archs: Sequence[Architecture]
+                   ) -> tuple[Evaluation, dict[str, np.ndarray]]:
+    """Objectives, constraints and measures of a batch, in this process."""
+    archs = list(archs)
+    return problem.evaluate(archs), {m.name: m(archs) for m in problem.measures}
+
+
 def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_size: int = 20,
                storage: str | None = None, study_name: str = "nas-search", resume: bool = False,
-               provenance: dict[str, Any] | None = None, progress: bool | None = None
-               ) -> SearchResult:
+               provenance: dict[str, Any] | None = None, progress: bool | None = None,
+               evaluator: Evaluator | None = None) -> SearchResult:
     """Run ``engine`` on ``problem`` until ``budget`` distinct architectures are evaluated.
 
     Each batch: ``engine.ask``; architectures never evaluated before are evaluated
@@ -49,6 +63,9 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
         resume: continue the stored study of that name.
         provenance: extra metadata stored with the study (e.g. ``{"predictor": "..."}``).
         progress: show a progress bar (default: when stderr is a terminal).
+        evaluator: evaluates each batch of new architectures (default:
+            :func:`evaluate_batch` here); only where evaluation happens changes, never
+            the order of proposals or what is stored.
     """
     if budget < 1 or batch_size < 1:
         raise SearchError(f"budget and batch_size must be >= 1, got {budget} and {batch_size}")
@@ -87,8 +104,8 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
                 fresh.setdefault(arch.key, pos)
         if fresh:
             new = [archs[pos] for pos in fresh.values()]
-            ev = problem.evaluate(new)
-            measures = {m.name: m(new) for m in problem.measures} if measure_names else {}
+            ev, measures = (evaluator(new) if evaluator is not None
+                            else evaluate_batch(problem, new))
             for i, (arch, pos) in enumerate(zip(new, fresh.values(), strict=True)):
                 record = Record(arch, tuple(ev.values[i].tolist()), tuple(ev.constraints[i].tolist()),
                                 float(ev.violation[i]), batch, pos,

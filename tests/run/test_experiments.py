@@ -11,7 +11,7 @@ from nas.cli._search_config import load_search_config
 from nas.run import load_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-KIND = {"darts_nb201.yaml": "darts", "nb201_flops_params.yaml": "search"}
+KIND = {"darts_nb201.yaml": "darts", "nb201_flops_params.yaml": "search", "ray_sweep.yaml": "sweep"}
 
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.name)
@@ -21,6 +21,11 @@ def test_experiment_file_is_valid(path):
         assert darts_cli.load_experiment(path).space == "nb201"
     elif kind == "search":
         assert load_search_config(path).budget > 0
+    elif kind == "sweep":
+        from nas.sweep import expand_trials, load_sweep
+
+        trials = expand_trials(load_sweep(path), "runs/unused")  # validates every trial
+        assert load_sweep(path).name == path.stem and len(trials) >= 2
     else:
         cfg = load_experiment(path)
         assert cfg.name == path.stem

@@ -188,3 +188,14 @@ def _reachable(space, decisions):
     _, rec = derive(space.grammar, FallbackDecider(decisions, np.random.default_rng(0)))
     assert all(decisions.get(p) == v for p, v in rec.decisions.items())
     return rec.decisions
+
+
+def test_space_pickles_for_other_processes(small_space):
+    import pickle
+
+    space, shape = small_space
+    arch = space.sample(np.random.default_rng(0))
+    copy = pickle.loads(pickle.dumps(space))  # e.g. sent to Ray workers
+    assert copy.fingerprint == space.fingerprint
+    assert copy.sample(np.random.default_rng(0)) == arch
+    assert copy.layers(arch, shape) == space.layers(arch, shape)

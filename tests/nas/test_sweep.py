@@ -1,0 +1,194 @@
+"""``nas sweep`` on a local Ray (2 CPUs): all results written, a crashed trial retried,
+results identical to running the same trials one after the other in this process.
+
+One Ray session serves the whole module. The crash-retry and Ray-evaluator tests start
+extra worker processes and are marked slow (``python -m pytest -m slow tests/nas``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from nas.objectives import Flops, Params
+from nas.search import Problem, get_engine, run_search
+from nas.sweep import (
+    RayEvaluator,
+    expand_trials,
+    load_sweep,
+    ray_session,
+    run_sweep,
+    run_trial,
+    tune_trainable,
+)
+from search_spaces import get_space
+
+SEARCH = {
+    "space": {"name": "nb201", "options": {"channels": 4, "cells_per_stage": 1, "input_shape": [1, 8, 8]}},
+    "objectives": [{"type": "params"}, {"type": "flops"}],
+    "constraints": ["params <= 6e3"],
+    "engine": {"name": "nsga2", "options": {"population_size": 8}},
+    "budget": 16, "batch_size": 8, "seed": 0, "study": "tiny",
+}
+SWEEP = {"name": "tiny", "base": "base.yaml", "max_concurrent": 2, "max_failures": 1,
+         "grid": {"seed": [0, 1], "engine.name": ["nsga2", "evolution"]}}
+
+
+def write_sweep(folder: Path, **changes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "base.yaml").write_text(yaml.safe_dump(SEARCH))
+    sweep = {**SWEEP, **changes}
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def ray_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if ("raylet" in line or "gcs_server" in line) and str(os.getpid()) not in line]
+
+
+@pytest.fixture(scope="module")
+def ray_2cpus(tmp_path_factory):
+    """One local Ray for the module, with its files under the test's folder."""
+    before = ray_processes()
+    untouched = [p for p in (Path("/tmp/ray"), Path.home() / "ray_results", Path.home() / ".ray")
+                 if not p.exists()]
+    tmp = tmp_path_factory.mktemp("ray")
+    with ray_session(tmp / "ray_tmp", num_cpus=2):
+        yield tmp
+    assert ray_processes() == before  # nothing of ours left running
+    assert [p for p in untouched if p.exists()] == []  # Ray wrote only under the test's folder
+
+
+def histories(trial_dirs: list[str]) -> list[pd.DataFrame]:
+    return [pd.read_csv(Path(d) / "results" / "history.csv")[["arch_key", "params", "flops"]]
+            for d in trial_dirs]
+
+
+@pytest.fixture(scope="module")
+def sweep_4(ray_2cpus):
+    folder = ray_2cpus / "four"
+    path = write_sweep(folder)
+    result = run_sweep(path, output=folder / "out", echo=None)
+    return path, result
+
+
+def test_four_trial_sweep_writes_every_result(sweep_4):
+    _, result = sweep_4
+    assert result.ok and len(result.trials) == 4
+    table = pd.read_csv(result.output / "sweep.csv")
+    assert list(table["status"]) == ["done"] * 4
+    assert list(table["param.seed"]) == [0, 0, 1, 1]
+    assert (table["evaluations"] == 16).all() and (table["front_size"] >= 1).all()
+    assert (table["best_params"] <= 6e3).all()
+    for spec in result.trials:
+        folder = Path(spec.trial_dir)
+        assert (folder / "trial_result.json").is_file() and (folder / "search.db").is_file()
+        assert (folder / "results" / "front.png").is_file()
+    assert (result.output / "ray_tune").is_dir() and (result.output / "sweep.json").is_file()
+
+
+def test_sweep_equals_the_same_trials_run_sequentially(sweep_4, tmp_path):
+    path, result = sweep_4
+    sequential = expand_trials(load_sweep(path), tmp_path / "seq")
+    metrics = [run_trial(spec) for spec in sequential]
+    for ray_h, seq_h in zip(histories([t.trial_dir for t in result.trials]),
+                            histories([t.trial_dir for t in sequential]), strict=True):
+        pd.testing.assert_frame_equal(ray_h, seq_h)
+    table = result.table.set_index("trial")
+    for m in metrics:
+        assert table.loc[m["trial"], "best_flops"] == m["best_flops"]
+        assert table.loc[m["trial"], "front_size"] == m["front_size"]
+
+
+def test_existing_sweep_needs_resume_and_resume_keeps_finished_trials(sweep_4):
+    from nas.errors import SweepError
+
+    path, result = sweep_4
+    with pytest.raises(SweepError, match="already holds this sweep; pass --resume"):
+        run_sweep(path, output=result.output, echo=None)
+    stamps = [os.stat(Path(t.trial_dir) / "trial_result.json").st_mtime_ns for t in result.trials]
+    lines: list[str] = []
+    again = run_sweep(path, output=result.output, resume=True, echo=lines.append)
+    assert again.ok and any("resuming" in line for line in lines)
+    assert stamps == [os.stat(Path(t.trial_dir) / "trial_result.json").st_mtime_ns
+                      for t in result.trials]  # finished trials did not run again
+
+
+def crash_once_then_run(config):
+    """Fault injection: the first attempt of trial 1 finishes its work, then kills its
+    own worker process before reporting; the retry must not lose or repeat evaluations."""
+    spec = config["trial"]
+    marker = Path(spec["trial_dir"]) / "crashed_once"
+    if spec["index"] == 1 and not marker.exists():
+        run_trial(spec)
+        marker.write_text("x")
+        os._exit(1)
+    tune_trainable(config)
+
+
+@pytest.mark.slow  # a replacement worker process starts (~15-30 s here)
+def test_a_trial_whose_worker_dies_is_retried(ray_2cpus):
+    import sys
+
+    import optuna
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+
+    folder = ray_2cpus / "crash"
+    path = write_sweep(folder, grid={"seed": [0, 1]})
+    lines: list[str] = []
+    result = run_sweep(path, output=folder / "out", echo=lines.append, trainable=crash_once_then_run)
+    assert result.ok, result.failed
+    crashed = Path(result.trials[1].trial_dir)
+    assert (crashed / "crashed_once").is_file()
+    assert any("retrying" in line for line in lines), lines
+    study = optuna.load_study(study_name=f"tiny-{result.trials[1].name}",
+                              storage=f"sqlite:///{crashed / 'search.db'}")
+    assert len(study.trials) == 16  # the retry resumed the study: nothing repeated
+    reference = run_trial({**result.trials[1].to_dict(), "trial_dir": str(folder / "ref")})
+    assert result.table.loc[1, "best_flops"] == reference["best_flops"]
+
+
+@pytest.mark.slow  # two actor processes start (~12 s here)
+def test_ray_evaluator_matches_in_process_evaluation(ray_2cpus):
+    space = get_space("nb201", channels=4, cells_per_stage=1, input_shape=(1, 8, 8))
+
+    def search(evaluator_workers: int):
+        problem = Problem(space, [Params(space), Flops(space)], ["params <= 6e3"])
+        engine = get_engine("evolution", space, seed=3)
+        if not evaluator_workers:
+            return run_search(problem, engine, 24, batch_size=12), 0
+        with RayEvaluator(problem, evaluator_workers) as evaluator:
+            result = run_search(problem, engine, 24, batch_size=12, evaluator=evaluator)
+            return result, evaluator.calls
+
+    local, _ = search(0)
+    remote, calls = search(2)
+    assert calls >= 4  # two actors per batch
+    cols = ["arch_key", "params", "flops", "feasible"]
+    pd.testing.assert_frame_equal(local.history[cols], remote.history[cols])
+
+
+@pytest.mark.slow  # actor processes start inside each trial
+def test_evaluation_workers_run_inside_the_trials_placement_group(ray_2cpus, sweep_4):
+    """Each trial reserves itself plus one evaluation actor: 2 CPUs, so one trial at a
+    time on this Ray; results equal those of in-process evaluation."""
+    folder = ray_2cpus / "workers"
+    path = write_sweep(folder, grid={"seed": [0, 1]},
+                       resources={"cpu": 1, "evaluation_workers": 1})
+    result = run_sweep(path, output=folder / "out", echo=None)
+    assert result.ok, result.failed
+    _, plain = sweep_4  # same base, seeds 0 and 1 with nsga2 are its trials 0 and 2
+    for with_actor, in_process in zip(histories([t.trial_dir for t in result.trials]),
+                                      histories([plain.trials[i].trial_dir for i in (0, 2)]),
+                                      strict=True):
+        pd.testing.assert_frame_equal(with_actor, in_process)
