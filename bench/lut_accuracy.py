@@ -13,6 +13,8 @@ tau, Spearman and MAPE for several variants, all from this one run:
 - ``raw``: the same table against the raw (un-normalised) ground truth;
 - ``no reference``: what a table built without the reference would predict
   (raw layer and calibration timings) against raw ground truth;
+- ``plain-sum calibration``: the calibration without the per-layer exponent
+  (``gamma = 1``, the model before it was added);
 - ``8 of N calibration nets``: the calibration refitted on every other network;
 - ``calibrated at validation``: the calibration refitted on the calibration
   networks timed interleaved with the validation networks;
@@ -93,7 +95,8 @@ def main() -> None:
         tag = f"[threads={threads}]"
         print(f"{tag} table: {len(table)} layers built in {build_s:.1f} s; noise floor "
               f"{table.metadata['noise_floor_ms']:.4f} ms; calibration {cal['model']} a={cal['a']:.3f} "
-              f"b={cal['b']:.3f} ms; plain sum / measured = {cal['sum_over_measured']:.3f}")
+              f"b={cal['b']:.3f} ms gamma={cal.get('gamma', 1.0)}; plain sum / measured = "
+              f"{cal['sum_over_measured']:.3f}")
         if ref:
             print(f"{tag} reference at build {ref['ms']:.4f} ms; per layer group "
                   + " ".join(f"{ms:.3f}" for ms in ref["layer_groups_ms"])
@@ -120,7 +123,6 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
     passes = np.asarray(info["passes_ms"])
     raw_passes = np.asarray(info.get("raw_passes_ms", passes))
     truth, raw_truth = np.median(passes, axis=0), np.median(raw_passes, axis=0)
-    sums = table.predict_raw(val)
     predicted = table.predict(val)
     rows: list[tuple[str, object]] = []
 
@@ -128,6 +130,13 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
         def subnets(x):  # drop the calibration networks measured in front
             return np.asarray(x)[k:] if len(x) == k + args.n else np.asarray(x)
         rows.append((name, compare(subnets(pred), subnets(measured))))
+
+    cal_layers = [table.layer_latencies(a) for a in cal_archs]
+
+    def refit(tab: LatencyTable, sums_ms, measured, layers) -> np.ndarray:
+        """The subnets' prediction of ``tab`` recalibrated on the given networks."""
+        fitted = fit_calibration(sums_ms, measured, layers)
+        return LatencyTable(tab.entries, {**tab.metadata, "calibration": fitted}, space).predict(val)
 
     add("normalised (library default)", predicted, truth)
     if args.repeats >= 2:
@@ -138,19 +147,20 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
         speed = table.entries["reference_ms"].to_numpy() / table.reference["ms"]
         raw_table = LatencyTable(table.entries.assign(latency_ms=table.entries["latency_ms"] * speed),
                                  table.metadata, space)
-        raw_sums = raw_table.predict_raw(val)
-        raw_cal = fit_calibration(raw_table.predict_raw(cal_archs), cal["measured_raw_ms"])
-        add("no reference (raw table, raw truth)", raw_cal["a"] * raw_sums + raw_cal["b"], raw_truth)
-    half = fit_calibration(np.asarray(cal["sum_ms"])[::2], np.asarray(cal["measured_ms"])[::2])
-    add(f"{len(cal['sum_ms'][::2])} of {k} calibration nets", half["a"] * sums + half["b"], truth)
-    late = fit_calibration(cal["sum_ms"], truth[:k])
-    add("calibrated at validation (interleaved)", late["a"] * sums + late["b"], truth)
+        add("no reference (raw table, raw truth)",
+            refit(raw_table, raw_table.predict_raw(cal_archs), cal["measured_raw_ms"],
+                  [raw_table.layer_latencies(a) for a in cal_archs]), raw_truth)
+    add("plain-sum calibration (gamma 1)", refit(table, cal["sum_ms"], cal["measured_ms"], None), truth)
+    add(f"{len(cal['sum_ms'][::2])} of {k} calibration nets",
+        refit(table, cal["sum_ms"][::2], cal["measured_ms"][::2], cal_layers[::2]), truth)
+    add("calibrated at validation (interleaved)", refit(table, cal["sum_ms"], truth[:k], cal_layers), truth)
+    add("  same, plain sum (gamma 1)", refit(table, cal["sum_ms"], truth[:k], None), truth)
     for stat in ("min", "median"):
         stat_table = LatencyTable(table.entries.assign(latency_ms=table.entries[f"{stat}_ms"]),
                                   table.metadata, space)
-        stat_cal = fit_calibration(stat_table.predict_raw(cal_archs), cal["measured_stats_ms"][stat])
         stat_truth = np.median(np.asarray(info["passes_stats_ms"][stat]), axis=0)
-        add(f"statistic {stat}", stat_cal["a"] * stat_table.predict_raw(val) + stat_cal["b"], stat_truth)
+        add(f"statistic {stat}", refit(stat_table, stat_table.predict_raw(cal_archs), cal["measured_stats_ms"][stat],
+                                       [stat_table.layer_latencies(a) for a in cal_archs]), stat_truth)
     if args.repeats >= 2:
         add("noise ceiling: pass 2 vs pass 1 (normalised)", passes[1], passes[0])
         if table.reference:

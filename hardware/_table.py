@@ -1,6 +1,8 @@
 """`LatencyTable`: per-layer latencies of a space on a device, with a calibrated sum.
 
-A network's latency is predicted as ``a * sum(layer latencies) + b``. Layers are
+A network's latency is predicted as ``a * sum(layer latencies) + b`` (with a
+concave per-layer correction when the calibration finds one, see
+:mod:`hardware._calibration`). Layers are
 profiled one by one, but a network is not the sum of its layers (caches stay
 warm across layers, the framework has per-call and per-network overheads): on
 a small CPU the plain sum is 0.78-0.93x the measured network. ``a`` and ``b``
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from hardware._calibration import fit_calibration
+from hardware._calibration import fit_calibration, transform_layers
 from hardware._device import IDENTITY_KEYS, VERSION_KEYS, Device, get_device
 from hardware._enumerate import enumerate_layers
 from hardware._profiler import Measurement, Profiler
@@ -81,7 +83,7 @@ class LatencyTable:
         self._latency = dict(zip(self.entries["key"], self.entries["latency_ms"].astype(float), strict=True))
         self._space = space
         self._index: VectorIndex | None = None
-        self._slow: dict[str, float] = {}
+        self._slow: dict[str, np.ndarray] = {}
         if space is not None:
             self._check_space(space)
 
@@ -198,6 +200,11 @@ class LatencyTable:
 
     def predict_raw(self, archs: Sequence[Architecture]) -> np.ndarray:
         """Uncalibrated sums of layer latencies (ms), one per architecture."""
+        return self._sums(archs)
+
+    def _sums(self, archs: Sequence[Architecture],
+              transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """Per-architecture sums of ``transform(layer latencies)`` (vectorised where possible)."""
         archs = list(archs)
         if not archs:
             return np.zeros(0)
@@ -205,37 +212,49 @@ class LatencyTable:
         if self._index is None and vectorisable(space):
             self._index = VectorIndex(space, self.input_shape, self.num_classes, self._nan_lookup)
         if self._index is not None:
-            sums, bad = self._index.sums(archs)
+            sums, bad = self._index.sums(archs, transform)
             slow = np.flatnonzero(bad | np.isnan(sums))
         else:
             sums, slow = np.zeros(len(archs)), np.arange(len(archs))
         missing: set[str] = set()
         for i in slow.tolist():
-            sums[i] = self._sum_one(archs[i], missing)
+            layers = self._layers_one(archs[i], missing)
+            sums[i] = np.nan if layers is None else (transform(layers) if transform else layers).sum()
         if missing:
             raise MissingEntriesError(sorted(missing), self._context())
         return sums
 
-    def _sum_one(self, arch: Architecture, missing: set[str]) -> float:
-        """Per-architecture sum through ``space.layers`` (validates; memoised by key)."""
+    def _layers_one(self, arch: Architecture, missing: set[str]) -> np.ndarray | None:
+        """Layer latencies of one architecture through ``space.layers`` (validates; memoised
+        by key); None, with the keys added to ``missing``, when the table lacks a layer."""
         arch = arch if isinstance(arch, Architecture) else Architecture(arch)
         if arch.key in self._slow:
             return self._slow[arch.key]
-        total, lacking = 0.0, False
-        for spec in self.space.layers(arch, self.input_shape, self.num_classes):
-            if spec.key in self._latency:
-                total += self._latency[spec.key]
-            else:
-                missing.add(spec.key)
-                lacking = True
-        if not lacking:
-            self._slow[arch.key] = total
-        return total
+        keys = [spec.key for spec in self.space.layers(arch, self.input_shape, self.num_classes)]
+        lacking = [k for k in keys if k not in self._latency]
+        if lacking:
+            missing.update(lacking)
+            return None
+        layers = np.array([self._latency[k] for k in keys])
+        self._slow[arch.key] = layers
+        return layers
+
+    def layer_latencies(self, arch: Architecture) -> np.ndarray:
+        """Isolated latencies (ms) of one architecture's layers, in network order."""
+        missing: set[str] = set()
+        layers = self._layers_one(arch, missing)
+        if layers is None:
+            raise MissingEntriesError(sorted(missing), self._context())
+        return layers
 
     def predict(self, archs: Sequence[Architecture]) -> np.ndarray:
-        """Calibrated latency (ms) of each architecture: ``a * layer_sum + b``."""
+        """Calibrated latency (ms) of each architecture:
+        ``a * sum(t_ref ** (1 - gamma) * layer ** gamma) + b`` (see :func:`fit_calibration`)."""
         cal = self.calibration
-        return cal["a"] * self.predict_raw(archs) + cal["b"]
+        gamma, t_ref = cal.get("gamma", 1.0), cal.get("t_ref_ms")
+        if gamma == 1.0 or t_ref is None:
+            return cal["a"] * self.predict_raw(archs) + cal["b"]
+        return cal["a"] * self._sums(archs, lambda t: transform_layers(t, gamma, t_ref)) + cal["b"]
 
     def predict_one(self, arch: Architecture) -> float:
         """Calibrated latency (ms) of one architecture."""
@@ -363,7 +382,7 @@ class LatencyTable:
         factor = speed_factor(ref_record["ms"], ref.value_ms) if ref is not None else 1.0
         scaled = [normalise(m, factor) for m in raw]
         measured = [m.value_ms for m in scaled]
-        cal = fit_calibration(sums, measured)
+        cal = fit_calibration(sums, measured, [self.layer_latencies(a) for a in archs])
         cal["archs"] = [a.to_dict() for a in archs]
         cal["sum_ms"] = [float(s) for s in sums]
         cal["measured_ms"] = [float(m) for m in measured]
@@ -459,6 +478,9 @@ class LatencyTable:
             f"noise floor {meta.get('noise_floor_ms', float('nan')):.4f} ms",
             f"layers       {len(self)}, total {self.entries['latency_ms'].sum():.3f} ms; created {meta['created']}",
             f"calibration  {cal['model']}: measured = {cal['a']:.4f} * sum + {cal['b']:.4f} ms "
+            + (f"over layers t -> {cal['t_ref_ms']:.4f} ** {1 - cal['gamma']:.1f} * t ** {cal['gamma']:.1f} "
+               if cal.get("gamma", 1.0) != 1.0 else "")
+            +
             f"({cal['n_networks']} networks; plain sum / measured = "
             + (f"{cal['sum_over_measured']:.3f})" if cal.get("sum_over_measured") else "n/a)"),
         ]

@@ -128,6 +128,7 @@ class _Batch:
         self.total = np.zeros(self.n)
         self.bad = np.zeros(self.n, dtype=bool)  # not in the space: left to the slow path
         self.read: dict[str, np.ndarray] = {}  # decision path -> archs that reached it
+        self.transform: Callable[[np.ndarray], np.ndarray] | None = None  # on layer latencies
 
     def codes(self, path: str, choices: tuple, active: np.ndarray) -> np.ndarray:
         """Index of each arch's value at ``path`` in ``choices`` (0 where not active)."""
@@ -212,9 +213,11 @@ class VectorIndex:
         return matrix, (x >= 0).sum(axis=0)
 
     # public ---------------------------------------------------------------------------
-    def sums(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+    def sums(self, archs: Sequence[Architecture],
+             transform: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-arch layer sums (ms; NaN where a layer has no latency) and a mask of
-        archs the walk could not handle.
+        archs the walk could not handle. ``transform`` (elementwise) is applied to the
+        layer latencies before they are summed.
 
         Architectures in the mask (not members of the space, or reaching a layer the
         walk cannot resolve) must go to the caller's slow path, which validates them
@@ -222,6 +225,7 @@ class VectorIndex:
         are read from their index rows instead of their dicts.
         """
         batch = _Batch(archs, self._paths, self._values, self._table_rows(archs))
+        batch.transform = transform
         shape = np.full(batch.n, self.shape_id(self.input_shape), dtype=np.int64)
         active = np.ones(batch.n, dtype=bool)
         self.expr(self.grammar.rules[self.grammar.start], "", shape, active, batch,
@@ -295,7 +299,10 @@ class VectorIndex:
         out = shape.copy()
         out[active] = np.where(valid, pos["out"][rows, cols], cols)
         ms = np.zeros(b.n)
-        ms[active] = np.where(valid, self.layer_ms[np.maximum(layer, 0)], 0.0)
+        layer_ms = self.layer_ms[np.maximum(layer, 0)]
+        if b.transform is not None:
+            layer_ms = b.transform(layer_ms)
+        ms[active] = np.where(valid, layer_ms, 0.0)
         b.total += ms
         invalid = np.zeros(b.n, dtype=bool)
         invalid[active] = ~valid

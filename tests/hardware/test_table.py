@@ -57,6 +57,21 @@ def test_vectorised_predict_equals_per_arch_predict(name, options):
 
 @pytest.mark.parametrize("name,options", [
     ("mobilenetv3_ofa", {"width_mult": 0.25, "resolutions": [16, 24]}),
+    ("darts", {"channels": 4, "layers": 3}),  # not vectorised: per-arch fallback
+])
+def test_concave_calibration_transforms_each_layer(name, options):
+    space = get_space(name, **options)
+    table = synthetic_table(space, options=options)
+    table.metadata["calibration"].update(a=1.1, b=0.2, gamma=0.6, t_ref_ms=0.5)
+    archs = [space.sample(np.random.default_rng(i)) for i in range(30)]
+    expected = [1.1 * sum(0.5 ** 0.4 * table.lookup(s) ** 0.6
+                          for s in space.layers(a, table.input_shape, table.num_classes)) + 0.2 for a in archs]
+    np.testing.assert_allclose(table.predict(archs), expected, rtol=1e-12)
+    np.testing.assert_allclose(table.predict_raw(archs), [_per_arch(table, space, a) for a in archs], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,options", [
+    ("mobilenetv3_ofa", {"width_mult": 0.25, "resolutions": [16, 24]}),
     ("transformer", {"dims": [16, 32], "depths": [1, 2], "heads": [2, 4]}),
 ])
 def test_decision_table_rows_predict_like_dicts(name, options):
