@@ -7,6 +7,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from hardware import LatencyTable, enumerate_layers, get_device
 from hardware._profiler import Measurement
@@ -78,3 +79,15 @@ def tiny():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+class Recorder(torch.nn.Module):
+    """An identity module that logs its name each time it runs (timing order checks)."""
+
+    def __init__(self, name, log):
+        super().__init__()
+        self.name, self.log = name, log
+
+    def forward(self, x):
+        self.log.append(self.name)
+        return x

@@ -2,6 +2,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import Recorder
 from torch import nn
 
 from hardware import HardwareError, Measurement, Profiler, get_device, statistic_of
@@ -14,16 +15,6 @@ class Sleep(nn.Module):
 
     def forward(self, x):
         time.sleep(self.seconds)
-        return x
-
-
-class Recorder(nn.Module):
-    def __init__(self, name, log):
-        super().__init__()
-        self.name, self.log = name, log
-
-    def forward(self, x):
-        self.log.append(self.name)
         return x
 
 

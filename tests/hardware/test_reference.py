@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_table
+from conftest import Recorder, synthetic_table
 
 from hardware import (
     HardwareError,
@@ -70,16 +70,6 @@ def test_reference_module_is_fixed_and_leaves_the_global_rng_alone():
     spec = reference_spec(get_device("cpu", threads=1))
     assert spec["fingerprint"] == reference_spec()["fingerprint"] and len(spec["fingerprint"]) == 16
     assert spec["input_shape"] == list(REFERENCE_INPUT) and spec["dtype"] == "float32"
-
-
-class Recorder(torch.nn.Module):
-    def __init__(self, name, log):
-        super().__init__()
-        self.name, self.log = name, log
-
-    def forward(self, x):
-        self.log.append(self.name)
-        return x
 
 
 def test_reference_runs_warm_after_the_modules_of_every_round(monkeypatch):
