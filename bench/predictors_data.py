@@ -156,9 +156,12 @@ def main() -> None:
     shape, classes = data.input_shape, data.num_classes
     csv_path = out_dir / "ofa_digits_supernet.csv"
     old_csv = None
-    if args.reuse_latency and csv_path.is_file():
+    if args.reuse_latency:  # keep the earlier CSV aside (an interrupted run left it there)
         old_csv = out_dir / "ofa_digits_supernet.previous.csv"
-        csv_path.replace(old_csv)
+        if csv_path.is_file() and not old_csv.is_file():
+            csv_path.replace(old_csv)
+        if not old_csv.is_file():
+            raise SystemExit(f"--reuse-latency: no {csv_path} to take the latencies from")
 
     # 1. supernet (the library's default schedule) ----------------------------------------------
     t0 = time.perf_counter()
@@ -173,7 +176,10 @@ def main() -> None:
           f"in {time.perf_counter() - t0:.0f} s", flush=True)
 
     # 2. inherited accuracies -------------------------------------------------------------------
-    archs = unique_archs(space, args.archs, args.seed + 1)
+    if old_csv is not None:  # the archs of the earlier run, so that its latencies still apply
+        archs = [space.validate(json.loads(a)) for a in pd.read_csv(old_csv).arch]
+    else:
+        archs = unique_archs(space, args.archs, args.seed + 1)
     t0 = time.perf_counter()
     splits = dataclasses.replace(data, val=heldout)  # calibrate on train, score val + test
     rows = []

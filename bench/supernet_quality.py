@@ -125,7 +125,7 @@ def main() -> None:
         standalone.append(accs)
         flops = space.complexity(arch, data.input_shape, data.num_classes).flops / 1e6
         label = "largest" if i == 0 else "smallest" if i == 1 else arch.key
-        print(f"{label:<18} {arch['resolution']:>3} {flops:7.2f} {100 * inh:9.2f} " +
+        print(f"{label:<18} {arch['resolution.size']:>3} {flops:7.2f} {100 * inh:9.2f} " +
               " ".join(f"{100 * a:6.2f}" for a in accs), flush=True)
     t_alone = time.perf_counter() - t1
     inherited, standalone = np.array(inherited), np.array(standalone)
