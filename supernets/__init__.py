@@ -12,7 +12,12 @@ from supernets._darts import (
     table_latency,
     train_standalone,
 )
-from supernets._ofa.config import OFATrainConfig, PhaseConfig, progressive_shrinking
+from supernets._ofa.config import (
+    OFATrainConfig,
+    PhaseConfig,
+    progressive_shrinking,
+    sandwich_schedule,
+)
 from supernets._ofa.dynamic import DynamicOp, KernelTransform, register_dynamic_op
 from supernets._ofa.evaluate import evaluate_subnet
 from supernets._ofa.supernet import OFASupernet
@@ -38,6 +43,7 @@ __all__ = [
     "plot_alpha_history",
     "progressive_shrinking",
     "register_dynamic_op",
+    "sandwich_schedule",
     "search_darts",
     "table_latency",
     "train_standalone",

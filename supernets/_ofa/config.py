@@ -14,7 +14,7 @@ from supernets._config import check_keys
 from supernets._ofa.supernet import ELASTIC
 from supernets.errors import SupernetError
 
-__all__ = ["OFATrainConfig", "PhaseConfig", "progressive_shrinking"]
+__all__ = ["OFATrainConfig", "PhaseConfig", "progressive_shrinking", "sandwich_schedule"]
 
 SCHEDULES = ("cosine", "constant")
 
@@ -64,9 +64,40 @@ class PhaseConfig:
             raise SupernetError(f"phase {self.name!r}: lr must be > 0, got {self.lr}")
 
 
+def sandwich_schedule(epochs: int = 24, lr: float = 0.1, n_random: int = 2,
+                      warmup_steps: int = 10) -> tuple[PhaseConfig, ...]:
+    """The default schedule: every elastic kind from the first step (BigNAS).
+
+    One cosine phase in which each step trains the largest subnet on the labels and
+    the smallest plus ``n_random`` random subnets (every kind elastic: resolution,
+    kernel, depth, width) with in-place distillation from the largest.
+
+    Why it is the default: at the budgets a CPU affords, every subnet needs as many
+    updates as it can get. Measured on digits (``mobilenetv3_ofa`` width 0.25,
+    resolutions 12/16, 12 epochs in all, held-out accuracy after BN recalibration):
+    this schedule reaches 95.7% largest / 94.4% smallest / 90.5-94.8% for four
+    random subnets, while progressive shrinking with the same 12 epochs reaches
+    92.2% / 85.5% / 70.8-86.1% (full phase 6 epochs, elastic phases 2 epochs each at
+    a 20x lower learning rate), 92.8% / 90.5% / 83.5-88.7% (elastic phases at lr
+    0.03 with warm-up) or 91.1% / 89.2% / 82.5-86.1% (4 full epochs, then 8 epochs
+    with everything elastic): weights fitted to the largest network first give the
+    small kernels, depths and widths a bad start that a short elastic phase does not
+    repair. :func:`progressive_shrinking` remains available for long budgets.
+
+    Args:
+        epochs: epochs of the phase.
+        lr: peak learning rate (cosine decay to 0 after ``warmup_steps`` linear steps).
+        n_random: random subnets per step besides the largest and the smallest.
+        warmup_steps: linear warm-up steps.
+    """
+    return (PhaseConfig("sandwich", ELASTIC, epochs, lr=lr, n_random=n_random,
+                        warmup_steps=warmup_steps),)
+
+
 def progressive_shrinking(epochs: int = 1, lr: float = 0.05, n_random: int = 2,
                           full_epochs: int | None = None,
-                          elastic_lr: float | None = None) -> tuple[PhaseConfig, ...]:
+                          elastic_lr: float | None = None,
+                          warmup_steps: int = 10) -> tuple[PhaseConfig, ...]:
     """The Once-for-All schedule: full network, then elastic kernel, depth, width.
 
     Resolution is elastic from the first phase on, as in Once-for-All, which samples
@@ -76,22 +107,29 @@ def progressive_shrinking(epochs: int = 1, lr: float = 0.05, n_random: int = 2,
     accuracy from 0.96 to 0.71-0.84 within 30 steps on digits (measured), since its
     weights had never seen the smaller inputs.
 
+    Each elastic phase warms its learning rate up over ``warmup_steps``: the first
+    steps of a phase see subnets (e.g. 3x3 kernels) the weights were never trained
+    for, whose large losses otherwise hit the shared weights at the peak rate.
+    Progressive shrinking pays off with long phases (OFA trains each for tens of
+    epochs); at small budgets :func:`sandwich_schedule` (the default) is much better.
+
     Args:
         epochs: epochs of each elastic phase (and of the full phase unless ``full_epochs``).
         lr: learning rate of the full phase (and of the others unless ``elastic_lr``).
         n_random: random subnets per step in the elastic phases.
         full_epochs: epochs of the full-network phase.
-        elastic_lr: learning rate of the elastic phases; as in OFA, it should be much
+        elastic_lr: learning rate of the elastic phases; as in OFA, it should be
             smaller than the full phase's (the sandwich sums several subnets' gradients).
+        warmup_steps: linear warm-up steps of each elastic phase.
     """
     full = epochs if full_epochs is None else full_epochs
     low = lr if elastic_lr is None else elastic_lr
+    kw = {"lr": low, "n_random": n_random, "warmup_steps": warmup_steps}
     return (
         PhaseConfig("full", ("resolution",), full, lr=lr, n_random=0),
-        PhaseConfig("kernel", ("resolution", "kernel"), epochs, lr=low, n_random=n_random),
-        PhaseConfig("depth", ("resolution", "kernel", "depth"), epochs, lr=low, n_random=n_random),
-        PhaseConfig("width", ("resolution", "kernel", "depth", "width"), epochs, lr=low,
-                    n_random=n_random),
+        PhaseConfig("kernel", ("resolution", "kernel"), epochs, **kw),
+        PhaseConfig("depth", ("resolution", "kernel", "depth"), epochs, **kw),
+        PhaseConfig("width", ("resolution", "kernel", "depth", "width"), epochs, **kw),
     )
 
 
@@ -102,20 +140,25 @@ class OFATrainConfig:
     Args:
         space: registered space name; ``space_options`` are its factory options.
         data: data set name (``digits`` or ``cifar10``); ``data_root`` its local folder.
-        phases: the progressive-shrinking schedule.
+        phases: the training schedule (default :func:`sandwich_schedule`: 24 epochs with
+            every kind elastic from the first step; :func:`progressive_shrinking` gives
+            the OFA phases).
         batch_size, momentum, weight_decay: SGD settings.
         kd_weight, kd_temperature: in-place distillation: each smaller subnet's loss is
             cross-entropy + kd_weight * KL(largest's soft targets || subnet).
         seed: weights, data order and subnet sampling all derive from it.
         checkpoint_every: save every this many steps (and at each phase end).
-        calib_images: training images for batch-norm recalibration before evaluation.
+        calib_images: training images for batch-norm recalibration before evaluation
+            (on digits, 128, 256 or 512 instead of all 1,259 training images moved single
+            subnets' accuracies by up to 1.7 points and their mean by 0.2-0.9: use more
+            when accuracies are compared closely).
     """
 
     space: str = "mobilenetv3_ofa"
     space_options: Mapping[str, Any] = field(default_factory=dict)
     data: str = "digits"
     data_root: str | None = None
-    phases: tuple[PhaseConfig, ...] = field(default_factory=progressive_shrinking)
+    phases: tuple[PhaseConfig, ...] = field(default_factory=sandwich_schedule)
     batch_size: int = 64
     momentum: float = 0.9
     weight_decay: float = 3e-5

@@ -17,10 +17,12 @@ __all__ = ["accuracy", "calibration_batches", "evaluate_subnet"]
 
 def calibration_batches(dataset: TensorDataset, images: int, batch_size: int = 128,
                         seed: int = 0) -> list[torch.Tensor]:
-    """``images`` training images in a seeded random order, in batches."""
+    """``images`` training images in a seeded random order, in batches of nearly equal
+    size (at most ``batch_size``; never a short last batch)."""
     x = dataset.tensors[0]
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:images]
-    return [x[order[i:i + batch_size]] for i in range(0, len(order), batch_size)]
+    count = -(-len(order) // batch_size)
+    return [x[part] for part in torch.tensor_split(order, count)] if count else []
 
 
 @torch.no_grad()

@@ -274,8 +274,15 @@ class OFASupernet(nn.Module):
 
     @torch.no_grad()
     def recalibrate_bn(self, batches: Iterable[torch.Tensor | Sequence[torch.Tensor]]) -> None:
-        """Reset batch-norm statistics and re-estimate them (exact averages) for the
-        active subnet on ``batches`` (tensors or (x, y) pairs); leaves eval mode."""
+        """Reset batch-norm statistics and re-estimate them for the active subnet on
+        ``batches`` (tensors or (x, y) pairs); leaves eval mode.
+
+        The estimate is the average of the batches' statistics weighted by their sizes
+        (each batch's momentum is its share of the images seen so far). PyTorch's
+        cumulative average (``momentum=None``) weights every batch alike, so a short last
+        batch (3 images after 7 of 128) counted as much as a full one and, in layers with
+        1x1 feature maps, wrecked the statistics (val accuracy 0.96 -> 0.73, measured).
+        """
         norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         for op in self.dynamic_ops():
             if not op.is_full(op.spec):
@@ -284,14 +291,17 @@ class OFASupernet(nn.Module):
                       if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         saved = [m.momentum for m in norms]
         for m in norms:
-            m.momentum = None
             if m.running_mean is not None and m.running_mean.device.type != "meta":
                 m.reset_running_stats()
         was_training = self.training
         self.train()
+        seen = 0
         try:
             for batch in batches:
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                seen += len(x)
+                for m in norms:
+                    m.momentum = len(x) / seen
                 self(x)
         finally:
             for m, momentum in zip(norms, saved):

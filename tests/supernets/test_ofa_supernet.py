@@ -221,6 +221,49 @@ def test_recalibrate_bn_is_the_exact_average(space_fn) -> None:
             assert torch.allclose(a.running_var, b.running_var, atol=1e-4)
 
 
+def test_recalibrate_bn_weights_batches_by_their_size() -> None:
+    # Regression: a short last batch used to count as much as a full one (momentum None).
+    net = OFASupernet.from_space(small_mbv3(), 10, (1, 8, 8))
+    scramble(net)
+    gen = torch.Generator().manual_seed(1)
+    batches = [torch.randn(n, 1, 8, 8, generator=gen) * s + s for n, s in ((24, 1.0), (24, 2.0), (3, 9.0))]
+    arch = net.sample(np.random.default_rng(7))
+    net.set_active(arch)
+    net.recalibrate_bn(batches)
+    ours = [m for m in net.extract(arch).modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    reference = net.extract(arch)
+    norms = [m for m in reference.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    per_batch = []
+    reference.train()
+    for b in batches:  # each batch's own statistics
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = 1.0
+        with torch.no_grad():
+            reference(b)
+        per_batch.append([(m.running_mean.clone(), m.running_var.clone()) for m in norms])
+    sizes = torch.tensor([len(b) for b in batches], dtype=torch.float32)
+    weights = sizes / sizes.sum()
+    for i, a in enumerate(ours):
+        mean = sum(w * stats[i][0] for w, stats in zip(weights, per_batch))
+        var = sum(w * stats[i][1] for w, stats in zip(weights, per_batch))
+        assert torch.allclose(a.running_mean, mean, atol=1e-4)
+        assert torch.allclose(a.running_var, var, rtol=1e-4, atol=1e-4)
+    unweighted = sum(stats[0][0] for stats in per_batch) / 3
+    assert not torch.allclose(ours[0].running_mean, unweighted, atol=1e-3)
+
+
+def test_calibration_batches_have_no_short_tail() -> None:
+    from torch.utils.data import TensorDataset
+
+    from supernets._ofa.evaluate import calibration_batches
+
+    data = TensorDataset(torch.arange(899.0).reshape(-1, 1))
+    sizes = [len(b) for b in calibration_batches(data, 1024, batch_size=128)]
+    assert sum(sizes) == 899 and max(sizes) <= 128 and max(sizes) - min(sizes) <= 1
+    assert [len(b) for b in calibration_batches(data, 256, batch_size=128)] == [128, 128]
+
+
 def test_non_elastic_decisions_are_refused() -> None:
     choice = Seq(stem=Op("conv_bn_act", out=8),
                  mix=Choice({"a": Op("conv_bn_act", kernel=3), "b": Op("pool")}),

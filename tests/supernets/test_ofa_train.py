@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +17,8 @@ from supernets import (
     SupernetError,
     evaluate_subnet,
     load_supernet,
+    progressive_shrinking,
+    sandwich_schedule,
     train_supernet,
 )
 from supernets.data import load_dataset
@@ -100,3 +104,39 @@ def test_config_from_yaml(tmp_path) -> None:
     path.write_text("phases:\n  - {name: full, epoch: 1}\n")
     with pytest.raises(SupernetError, match=r"phases\[0\].*valid keys"):
         OFATrainConfig.from_yaml(path)
+
+
+def test_default_schedule_trains_every_subnet_from_the_first_step() -> None:
+    (phase,) = OFATrainConfig().phases
+    assert set(phase.elastic) == {"resolution", "kernel", "depth", "width"}
+    assert phase.n_random >= 1 and phase.warmup_steps > 0 and phase.schedule == "cosine"
+    ps = progressive_shrinking(2, lr=0.1)
+    assert [p.name for p in ps] == ["full", "kernel", "depth", "width"]
+    assert ps[0].elastic == ("resolution",) and all(p.warmup_steps > 0 for p in ps[1:])
+    assert ps[1].lr == 0.1  # elastic phases default to the full phase's rate (warmed up)
+
+
+def _subnet_accuracies(result, digits) -> list[float]:
+    net = result.supernet
+    rng = np.random.default_rng(3)
+    archs = [net.largest_arch, net.smallest()] + [net.sample(rng) for _ in range(3)]
+    return [evaluate_subnet(net, a, digits, calib_images=256) for a in archs]
+
+
+def test_sandwich_schedule_beats_a_late_start_of_the_small_subnets(digits, tmp_path) -> None:
+    # Regression for the old default (a long full phase, then short low-lr elastic phases):
+    # at an equal budget, the small subnets trained from the first step are far better.
+    space, steps = tiny_space(), 40
+    sandwich = OFATrainConfig(space="tiny", phases=sandwich_schedule(1, lr=0.1, n_random=1),
+                              batch_size=32, checkpoint_every=1000)
+    sandwich = dataclasses.replace(sandwich, phases=(dataclasses.replace(
+        sandwich.phases[0], steps=steps),))
+    late = dataclasses.replace(sandwich, phases=(
+        PhaseConfig("full", (), steps=steps // 2, lr=0.1),
+        PhaseConfig("all", ("kernel", "depth", "width"), steps=steps // 2, lr=0.005, n_random=1)))
+    accs = {}
+    for name, cfg in (("sandwich", sandwich), ("late", late)):
+        accs[name] = _subnet_accuracies(train_supernet(space, cfg, digits, tmp_path / name,
+                                                       progress=False), digits)
+    assert min(accs["sandwich"]) > 0.6, accs
+    assert np.mean(accs["sandwich"][1:]) > np.mean(accs["late"][1:]) + 0.05, accs
