@@ -8,8 +8,11 @@ together with the table's calibration networks (so a calibration fitted at
 validation time can be compared), and report the share within +-10%, Kendall
 tau, Spearman and MAPE for several variants, all from this one run:
 
-- ``normalised`` (the library default): the table's prediction against the
-  ground truth normalised to build-time machine speed by the reference;
+- ``normalised by calibration nets`` (the library default of ``validate``): the
+  table's prediction against the ground truth put on the table's build-time
+  scale by the calibration networks, timed again in the same round-robin group;
+- ``normalised by the reference network``: the same with the small reference
+  network (timed in the same group) as the drift reference;
 - ``raw``: the same table against the raw (un-normalised) ground truth;
 - ``no reference``: what a table built without the reference would predict
   (raw layer and calibration timings) against raw ground truth;
@@ -22,7 +25,8 @@ tau, Spearman and MAPE for several variants, all from this one run:
   the ground truth's min / median;
 - ``pass 1 vs pass 2``: the noise ceiling of the ground truth itself.
 
-It also prints the reference's own drift over the run (its time in every group).
+It also prints the drift factors of the calibration networks and the reference's
+own drift over the run (its time in every group).
 
     python bench/lut_accuracy.py                      # width 1.0, 128 px, threads 1 and 2, n=100
     python bench/lut_accuracy.py --quick              # smoke run
@@ -116,20 +120,21 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
     cal_archs = [Architecture(a) for a in cal["archs"]]
     k = len(cal_archs)
     start = time.perf_counter()
-    report = validate(table, archs=cal_archs + val, device=device, profiler=profiler,
-                      group_size=k + args.n, repeats=args.repeats, progress=False)
+    # the library default: the calibration networks are timed again beside the subnets
+    # (one round-robin group) and put the timings on the table's build-time scale
+    report = validate(table, archs=val, device=device, profiler=profiler, group_size=args.n,
+                      repeats=args.repeats, progress=False)
     val_s = time.perf_counter() - start
     info = report.info
     passes = np.asarray(info["passes_ms"])
-    raw_passes = np.asarray(info.get("raw_passes_ms", passes))
+    raw_passes = np.asarray(info["raw_passes_ms"])
     truth, raw_truth = np.median(passes, axis=0), np.median(raw_passes, axis=0)
+    cal_now = np.median(np.asarray(info["drift"]["calibration_raw_ms"])[:, 0], axis=0)  # (k,) raw, now
     predicted = table.predict(val)
     rows: list[tuple[str, object]] = []
 
     def add(name: str, pred, measured) -> None:
-        def subnets(x):  # drop the calibration networks measured in front
-            return np.asarray(x)[k:] if len(x) == k + args.n else np.asarray(x)
-        rows.append((name, compare(subnets(pred), subnets(measured))))
+        rows.append((name, compare(pred, measured)))
 
     cal_layers = [table.layer_latencies(a) for a in cal_archs]
 
@@ -138,11 +143,15 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
         fitted = fit_calibration(sums_ms, measured, layers)
         return LatencyTable(tab.entries, {**tab.metadata, "calibration": fitted}, space).predict(val)
 
-    add("normalised (library default)", predicted, truth)
+    add("normalised by calibration nets (default)", predicted, truth)
     if args.repeats >= 2:
-        add("normalised, vs pass 1 only", predicted, passes[0])
+        add("  same, vs pass 1 only", predicted, passes[0])
     if table.reference:
-        add("raw ground truth", predicted, raw_truth)
+        ref_now = np.asarray(info["reference"]["groups_ms"])[:, 0]  # one group per pass
+        by_ref = np.median(raw_passes * (table.reference["ms"] / ref_now)[:, None], axis=0)
+        add("normalised by the reference network", predicted, by_ref)
+    add("raw ground truth", predicted, raw_truth)
+    if table.reference:
         # what a table built without the reference predicts: un-normalise layers and calibration
         speed = table.entries["reference_ms"].to_numpy() / table.reference["ms"]
         raw_table = LatencyTable(table.entries.assign(latency_ms=table.entries["latency_ms"] * speed),
@@ -153,8 +162,8 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
     add("plain-sum calibration (gamma 1)", refit(table, cal["sum_ms"], cal["measured_ms"], None), truth)
     add(f"{len(cal['sum_ms'][::2])} of {k} calibration nets",
         refit(table, cal["sum_ms"][::2], cal["measured_ms"][::2], cal_layers[::2]), truth)
-    add("calibrated at validation (interleaved)", refit(table, cal["sum_ms"], truth[:k], cal_layers), truth)
-    add("  same, plain sum (gamma 1)", refit(table, cal["sum_ms"], truth[:k], None), truth)
+    add("calibrated at validation (interleaved)", refit(table, cal["sum_ms"], cal_now, cal_layers), raw_truth)
+    add("  same, plain sum (gamma 1)", refit(table, cal["sum_ms"], cal_now, None), raw_truth)
     for stat in ("min", "median"):
         stat_table = LatencyTable(table.entries.assign(latency_ms=table.entries[f"{stat}_ms"]),
                                   table.metadata, space)
@@ -163,24 +172,22 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
                                        [stat_table.layer_latencies(a) for a in cal_archs]), stat_truth)
     if args.repeats >= 2:
         add("noise ceiling: pass 2 vs pass 1 (normalised)", passes[1], passes[0])
-        if table.reference:
-            add("noise ceiling: pass 2 vs pass 1 (raw)", raw_passes[1], raw_passes[0])
+        add("noise ceiling: pass 2 vs pass 1 (raw)", raw_passes[1], raw_passes[0])
         add("noise ceiling: pass 2 vs 1, statistic min",
             np.asarray(info["passes_stats_ms"]["min"])[1], np.asarray(info["passes_stats_ms"]["min"])[0])
     print(f"{tag} validation: {args.n} subnets + {k} calibration nets x {args.repeats} passes in "
-          f"{val_s:.0f} s; measured {truth[k:].min():.2f}-{truth[k:].max():.2f} ms (normalised), "
-          f"{raw_truth[k:].min():.2f}-{raw_truth[k:].max():.2f} ms (raw)")
+          f"{val_s:.0f} s; measured {truth.min():.2f}-{truth.max():.2f} ms (normalised), "
+          f"{raw_truth.min():.2f}-{raw_truth.max():.2f} ms (raw)")
+    factors = [f for one_pass in info["drift"]["factors"] for f in one_pass]
+    val_drift = np.median(raw_passes[1] / raw_passes[0]) if args.repeats >= 2 else float("nan")
+    print(f"{tag} network drift: calibration nets at build / now (per pass) "
+          + " ".join(f"{f:.3f}" for f in factors) + f"; subnets pass 2 / pass 1 {val_drift:.3f}")
     if table.reference:
         groups = info["reference"]["groups_ms"]
         every = [*table.reference["layer_groups_ms"], cal["reference_ms"], *[g for p in groups for g in p]]
-        print(f"{tag} reference drift: at build {table.reference['ms']:.3f} ms, calibration "
+        print(f"{tag} reference network: at build {table.reference['ms']:.3f} ms, calibration "
               f"{cal['reference_ms']:.3f}, validation passes " + " ".join(f"{g:.3f}" for p in groups for g in p)
               + f"; max/min over the run {max(every) / min(every):.3f}")
-        cal_drift = np.median(np.asarray(cal["measured_raw_ms"]) / raw_truth[:k])
-        val_drift = np.median(raw_passes[1, k:] / raw_passes[0, k:]) if args.repeats >= 2 else float("nan")
-        print(f"{tag} network drift (raw medians): calibration nets at build / at validation "
-              f"{cal_drift:.3f}; pass 2 / pass 1 {val_drift:.3f}; reference calibration / validation "
-              f"{cal['reference_ms'] / np.median([g for p in groups for g in p]):.3f}")
     print(f"{tag} {'variant':<46} {'within10':>8} {'MAPE':>7} {'tau':>6} {'rho':>6}")
     for name, r in rows:
         print(f"{tag} {name:<46} {100 * r.within_10:>7.1f}% {r.mape:>6.2f}% {r.kendall_tau:>6.3f} "

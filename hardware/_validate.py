@@ -52,10 +52,14 @@ class ValidationReport:
     def summary(self) -> str:
         """One line, plus lines for the raw timings and the noise ceiling when known."""
         lines = [_line(self.n, self.to_dict())]
-        if "reference" in self.info:
+        if self.info.get("drift_reference") == "reference":
             groups = [ms for one_pass in self.info["reference"]["groups_ms"] for ms in one_pass]
             lines[0] += (f"  (normalised: reference {self.info['reference']['at_build_ms']:.3f} ms at build, "
                          f"{min(groups):.3f}-{max(groups):.3f} ms now)")
+        if "drift" in self.info:
+            factors = [f for one_pass in self.info["drift"]["factors"] for f in one_pass]
+            lines[0] += (f"  (normalised by the {self.info['drift']['networks']} calibration networks: "
+                         f"build-time / now {min(factors):.3f}-{max(factors):.3f})")
         if "raw" in self.info:
             lines.append("raw timings:   " + _line(self.n, self.info["raw"]))
         if "noise_ceiling" in self.info:
@@ -115,16 +119,27 @@ def compare(predicted_ms: Sequence[float], measured_ms: Sequence[float],
 def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int | None = None,
              device: Device | None = None, profiler: Profiler | None = None,
              archs: Sequence[Architecture] | None = None, group_size: int = 100,
-             progress: bool | None = None, normalise: bool | None = None,
+             progress: bool | None = None, normalise: bool | str | None = None,
              repeats: int = 1) -> ValidationReport:
     """Measure ``n`` random architectures end to end and compare with the table.
 
     Networks are timed round-robin in groups of ``group_size`` (interleaved, so
-    drift hits them alike) with the table's statistic. A table built with a
-    reference network is compared on its own scale: the reference is timed in
-    every group and the networks' timings are normalised to build-time machine
-    speed (``measured_ms``); the comparison with the raw timings is in
-    ``info["raw"]``.
+    drift hits them alike) with the table's statistic. The table predicts
+    latency at build-time machine speed, and a VM's speed drifts by 10-30% over
+    minutes, so by default the timings are put on the table's scale before the
+    comparison (``measured_ms``; the comparison with raw timings is in
+    ``info["raw"]``), with one of two drift references timed in every group:
+
+    - ``"calibration"`` (default when the table records its calibration
+      networks): the table's own calibration networks, timed again beside the
+      validated ones; the group's factor is the median of their build-time over
+      their current timings. They are the same kind of workload as the networks
+      validated, so they slow down alike (measured: the small reference network
+      tracked whole networks' drift only partly, see bench/README.md). The
+      comparison is then about the table's *relative* accuracy across networks,
+      the part a table can get right; the factors are in ``info["drift"]``.
+    - ``"reference"`` (``True``; default for a table without calibration
+      networks): the fixed reference network of :mod:`hardware._reference`.
 
     With ``repeats >= 2`` every network is measured in ``repeats`` independent
     passes (one after the other); the ground truth is their per-network median,
@@ -143,7 +158,9 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
             (about 2 GB for 100 full-width OFA MobileNetV3 networks); lower it to save
             memory at the cost of exposing drift between groups.
         progress: show a progress bar (default: when attached to a terminal).
-        normalise: normalise by the reference network (default: when the table has one).
+        normalise: ``"calibration"``, ``"reference"`` (or ``True``), or ``False`` for raw
+            timings; default: the calibration networks when the table records at least
+            three, else the reference network when the table has one, else raw.
         repeats: independent measurement passes (>= 1).
 
     Raises:
@@ -161,17 +178,19 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
         device = table.device()
     else:
         table.check_device(device)
-    if normalise is None:
-        normalise = bool(table.reference)
-    if normalise:
+    mode = _drift_mode(table, normalise)
+    if mode == "reference":
         check_reference(table.reference, "the latency table")
     profiler = profiler or Profiler(statistic=table.statistic)
-    if normalise and profiler.statistic != table.reference.get("statistic", profiler.statistic):
+    if mode == "reference" and profiler.statistic != table.reference.get("statistic", profiler.statistic):
         raise HardwareError(
             f"validate: the table's reference time is a {table.reference['statistic']!r} statistic, the "
             f"profiler measures {profiler.statistic!r}; use Profiler(statistic="
             f"{table.reference['statistic']!r}) or normalise=False"
         )
+    cal = table.calibration
+    cal_archs = [Architecture(a) for a in cal.get("archs", [])] if mode == "calibration" else []
+    cal_build = np.asarray(cal.get("measured_ms", []), dtype=float)
     predicted = table.predict(archs)
     raw = np.zeros((repeats, len(archs)))
     scaled = np.zeros((repeats, len(archs)))
@@ -179,16 +198,30 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
     reference_ms: list[list[float]] = []
     bar = tqdm(total=repeats * len(archs), desc="measuring networks", unit="net",
                disable=None if progress is None else not progress)
+    # the reference network is timed too when the table has one (a diagnostic beside the
+    # calibration networks), unless its record cannot be reproduced here
+    with_reference = mode == "reference" or (mode == "calibration" and _usable_reference(table, profiler))
+    drift: list[list[float]] = []
+    calibration_now: list[list[list[float]]] = []
     for r in range(repeats):
         reference_ms.append([])
+        drift.append([])
+        calibration_now.append([])
         for start in range(0, len(archs), group_size):
             group = archs[start:start + group_size]
-            modules = [space.build(a, table.num_classes, table.input_shape) for a in group]
-            measured, ref = profiler.measure_group(modules, table.input_shape, device, reference=normalise)
+            modules = [space.build(a, table.num_classes, table.input_shape) for a in cal_archs + group]
+            measured, ref = profiler.measure_group(modules, table.input_shape, device,
+                                                   reference=with_reference)
             factor = 1.0
             if ref is not None:
                 factor = speed_factor(table.reference["ms"], ref.value_ms)
                 reference_ms[r].append(ref.value_ms)
+            if cal_archs:
+                now = np.array([m.value_ms for m in measured[:len(cal_archs)]])
+                factor = float(np.median(cal_build / now))
+                drift[r].append(factor)
+                calibration_now[r].append(now.tolist())
+                measured = measured[len(cal_archs):]
             raw[r, start:start + len(group)] = [m.value_ms for m in measured]
             scaled[r, start:start + len(group)] = [m.value_ms * factor for m in measured]
             for stat in ("min", "median"):
@@ -199,19 +232,54 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
     keys = [a.key for a in archs]
     truth, raw_truth = np.median(scaled, axis=0), np.median(raw, axis=0)
     info: dict[str, Any] = {"statistic": profiler.statistic, "device": device.fingerprint(),
-                            "normalised": bool(normalise), "repeats": repeats,
+                            "normalised": bool(mode), "drift_reference": mode or None, "repeats": repeats,
                             "passes_ms": scaled.tolist(),
                             "passes_stats_ms": {k: v.tolist() for k, v in stats_ms.items()}}
-    if normalise:
+    if with_reference:
         info["reference"] = {"at_build_ms": table.reference["ms"], "groups_ms": reference_ms}
+    if mode == "calibration":
+        info["drift"] = {"networks": len(cal_archs), "factors": drift, "calibration_raw_ms": calibration_now}
+    if mode:
         info["raw"] = _metrics(compare(predicted, raw_truth))
         info["raw_passes_ms"] = raw.tolist()
     if repeats >= 2:
         info["noise_ceiling"] = _metrics(compare(scaled[1], scaled[0]))
         info["against_pass1"] = _metrics(compare(predicted, scaled[0]))
-        if normalise:
+        if mode:
             info["raw_noise_ceiling"] = _metrics(compare(raw[1], raw[0]))
     return compare(predicted, truth, keys, **info)
+
+
+def _usable_reference(table: LatencyTable, profiler: Profiler) -> bool:
+    """Whether the table's reference network can be timed on its scale here."""
+    if not table.reference or table.reference.get("statistic", profiler.statistic) != profiler.statistic:
+        return False
+    try:
+        check_reference(table.reference, "the latency table")
+    except HardwareError:
+        return False
+    return True
+
+
+def _drift_mode(table: LatencyTable, normalise: bool | str | None) -> str:
+    """'calibration', 'reference' or '' (raw timings) from the ``normalise`` argument."""
+    if normalise is None:
+        cal = table.calibration
+        if len(cal.get("archs", [])) >= 3 and len(cal.get("measured_ms", [])) == len(cal["archs"]):
+            return "calibration"
+        return "reference" if table.reference else ""
+    if normalise is True or normalise == "reference":
+        return "reference"
+    if normalise is False:
+        return ""
+    if normalise == "calibration":
+        cal = table.calibration
+        if len(cal.get("archs", [])) < 1 or len(cal.get("measured_ms", [])) != len(cal["archs"]):
+            raise HardwareError("validate: normalise='calibration' needs a table calibrated on whole "
+                                "networks (it records none); build it with n_calibration >= 3")
+        return "calibration"
+    raise HardwareError(f"validate: normalise must be None, True, False, 'calibration' or 'reference', "
+                        f"got {normalise!r}")
 
 
 def _metrics(report: ValidationReport) -> dict[str, float]:

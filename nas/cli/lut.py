@@ -56,7 +56,7 @@ def cmd_validate(args) -> int:
     table = LatencyTable.load(args.table)
     profiler = Profiler(statistic=table.statistic, time_budget_s=args.time_budget)
     report = validate(table, n=args.n, rng=args.seed, profiler=profiler, repeats=args.repeats,
-                      normalise=False if args.raw else None)
+                      normalise=False if args.raw else args.drift_reference)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -121,7 +121,11 @@ def register(sub) -> None:
                    help="independent measurement passes; >= 2 also reports the noise ceiling "
                         "(pass 2 vs pass 1)")
     v.add_argument("--raw", action="store_true",
-                   help="compare with raw timings (do not normalise by the table's reference network)")
+                   help="compare with raw timings (do not put them on the table's build-time scale)")
+    v.add_argument("--drift-reference", choices=("calibration", "reference"), default=None,
+                   help="what measures the machine's drift since the build: the table's calibration "
+                        "networks timed again beside the validated ones (default when recorded) or "
+                        "the small reference network")
     v.add_argument("--plot", help="write a predicted-vs-measured scatter PNG here")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=cmd_validate)

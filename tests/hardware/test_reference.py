@@ -139,7 +139,7 @@ def test_validate_normalises_and_reports_raw_and_the_noise_ceiling(tiny):
                                progress=False)
     # validation: pass 1 at half speed (2x slower), pass 2 at 1.25x slower
     report = validate(table, n=8, rng=1, profiler=DriftingProfiler([2.0, 1.25]), repeats=2,
-                      progress=False)
+                      progress=False, normalise="reference")
     passes = np.asarray(report.info["passes_ms"])
     raw = np.asarray(report.info["raw_passes_ms"])
     np.testing.assert_allclose(passes[0], passes[1])  # drift between the passes is removed
@@ -177,7 +177,7 @@ def test_a_table_with_another_reference_warns_on_load_and_refuses_to_normalise(t
     with pytest.warns(UserWarning, match="reference network 'old-ref'"):
         loaded = LatencyTable.load(path)
     with pytest.raises(TableMismatchError, match="cannot be put on the table's scale"):
-        validate(loaded, n=2, rng=0, profiler=DriftingProfiler([1.0]), progress=False)
+        validate(loaded, n=2, rng=0, profiler=DriftingProfiler([1.0]), progress=False)  # no calibration nets
     report = validate(loaded, n=3, rng=0, profiler=DriftingProfiler([1.0]), normalise=False, progress=False)
     assert report.n == 3 and not report.info["normalised"]
 
@@ -193,3 +193,28 @@ def test_validate_refuses_a_profiler_with_another_statistic_than_the_reference(t
                                n_calibration=0, rng=0, progress=False)
     with pytest.raises(HardwareError, match="reference time is a 'p10' statistic, the profiler measures 'min'"):
         validate(table, n=2, rng=0, profiler=Profiler(statistic="min"), progress=False)
+
+
+def test_validate_normalises_by_the_calibration_networks_by_default(tiny):
+    device = get_device("cpu", threads=1)
+    table = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0]), n_calibration=3, rng=0,
+                               progress=False)
+    steady = validate(table, n=8, rng=1, profiler=DriftingProfiler([1.0]), normalise=False, progress=False)
+    # the machine is 1.7x slower in pass 1 and 1.3x in pass 2; the calibration nets are timed beside
+    report = validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7, 1.3]), repeats=2, progress=False)
+    assert report.info["drift_reference"] == "calibration"
+    np.testing.assert_allclose(report.info["drift"]["factors"], [[1 / 1.7], [1 / 1.3]])
+    # the reference network is timed beside them, as a diagnostic
+    assert report.info["reference"]["groups_ms"] == [[REF_MS * 1.7], [REF_MS * 1.3]]
+    cal_now = np.asarray(report.info["drift"]["calibration_raw_ms"])
+    np.testing.assert_allclose(cal_now[0, 0], np.asarray(table.calibration["measured_raw_ms"]) * 1.7)
+    np.testing.assert_allclose(report.measured_ms, steady.measured_ms)  # drift removed
+    np.testing.assert_allclose(np.asarray(report.info["raw_passes_ms"])[0], steady.measured_ms * 1.7)
+    assert report.info["raw"]["mape_percent"] > report.mape
+    assert "calibration networks" in report.summary()
+    with pytest.raises(HardwareError, match="normalise must be"):
+        validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), normalise="sometimes", progress=False)
+    bare = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0]), n_calibration=0, rng=0,
+                              progress=False)
+    with pytest.raises(HardwareError, match="needs a table calibrated on whole networks"):
+        validate(bare, n=2, rng=0, profiler=DriftingProfiler([1.0]), normalise="calibration", progress=False)
