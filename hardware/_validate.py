@@ -263,18 +263,16 @@ def _usable_reference(table: LatencyTable, profiler: Profiler) -> bool:
 
 def _drift_mode(table: LatencyTable, normalise: bool | str | None) -> str:
     """'calibration', 'reference' or '' (raw timings) from the ``normalise`` argument."""
+    cal = table.calibration
+    recorded = len(cal.get("archs", [])) if len(cal.get("measured_ms", [])) == len(cal.get("archs", [])) else 0
     if normalise is None:
-        cal = table.calibration
-        if len(cal.get("archs", [])) >= 3 and len(cal.get("measured_ms", [])) == len(cal["archs"]):
-            return "calibration"
-        return "reference" if table.reference else ""
+        return "calibration" if recorded >= 3 else ("reference" if table.reference else "")
     if normalise is True or normalise == "reference":
         return "reference"
     if normalise is False:
         return ""
     if normalise == "calibration":
-        cal = table.calibration
-        if len(cal.get("archs", [])) < 1 or len(cal.get("measured_ms", [])) != len(cal["archs"]):
+        if not recorded:
             raise HardwareError("validate: normalise='calibration' needs a table calibrated on whole "
                                 "networks (it records none); build it with n_calibration >= 3")
         return "calibration"
