@@ -375,14 +375,15 @@ class LatencyTable:
         """
         profiler = profiler or Profiler(statistic=self.statistic)
         archs = [self.space.validate(a) for a in archs]
-        sums = self.predict_raw(archs)
+        layers = [self.layer_latencies(a) for a in archs]  # raises naming any missing layer
+        sums = np.array([t.sum() for t in layers])
         modules = [self.space.build(a, self.num_classes, self.input_shape) for a in archs]
         ref_record = self.reference
         raw, ref = profiler.measure_group(modules, self.input_shape, device, reference=bool(ref_record))
         factor = speed_factor(ref_record["ms"], ref.value_ms) if ref is not None else 1.0
         scaled = [normalise(m, factor) for m in raw]
         measured = [m.value_ms for m in scaled]
-        cal = fit_calibration(sums, measured, [self.layer_latencies(a) for a in archs])
+        cal = fit_calibration(sums, measured, layers)
         cal["archs"] = [a.to_dict() for a in archs]
         cal["sum_ms"] = [float(s) for s in sums]
         cal["measured_ms"] = [float(m) for m in measured]
