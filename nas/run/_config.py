@@ -16,7 +16,7 @@ __all__ = ["ExperimentConfig", "load_experiment"]
 class DataSection:
     """``name``: digits (embedded) or cifar10 (``root``: a local folder of the python batches)."""
 
-    name: Literal["digits", "cifar10"] = "digits"
+    name: Literal["digits", "digits_aug", "cifar10"] = "digits"
     root: str | None = None
 
 

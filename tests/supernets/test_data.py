@@ -1,0 +1,44 @@
+"""Embedded data sets: digits and its distorted, larger variant."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from supernets.data import DataError, load_dataset
+
+
+def test_digits_aug_is_deterministic_larger_and_split_by_source_image():
+    base = load_dataset("digits", seed=3)
+    aug = load_dataset("digits_aug", seed=3)
+    again = load_dataset("digits_aug", seed=3)
+    assert aug.input_shape == (1, 16, 16) and aug.num_classes == 10
+    for b, a, a2 in zip((base.train, base.val, base.test), (aug.train, aug.val, aug.test),
+                        (again.train, again.val, again.test)):
+        assert len(a) == 3 * len(b)
+        assert torch.equal(a.tensors[0], a2.tensors[0])
+        # copy k of image i sits at k * n + i: labels repeat the source split's labels
+        assert torch.equal(a.tensors[1], b.tensors[1].repeat(3))
+    # the copies are distorted, not identical
+    n = len(base.test)
+    x = aug.test.tensors[0]
+    assert (x[:n] - x[n:2 * n]).abs().mean() > 0.1
+    # a different seed gives a different split and different distortions
+    other = load_dataset("digits_aug", seed=4)
+    assert not torch.equal(other.test.tensors[0], x)
+
+
+def test_digits_aug_copies_resemble_their_source_digit():
+    """Each distorted copy is closer to its own upsampled source than to a random other image."""
+    base, aug = load_dataset("digits"), load_dataset("digits_aug")
+    src = torch.nn.functional.interpolate(base.test.tensors[0], size=(16, 16), mode="bilinear",
+                                          align_corners=False)
+    copy = aug.test.tensors[0][: len(src)]
+    own = torch.nn.functional.cosine_similarity(copy.flatten(1), src.flatten(1)).mean()
+    shifted = torch.nn.functional.cosine_similarity(copy.flatten(1), src.roll(1, 0).flatten(1)).mean()
+    assert own > shifted + 0.1
+
+
+def test_unknown_data_set_lists_valid_names():
+    with pytest.raises(DataError, match="digits_aug"):
+        load_dataset("mnist")
