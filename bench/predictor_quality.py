@@ -11,7 +11,14 @@
    Runtime) at 5/10/20 measurements; the same on synthetic devices; and the
    layer-feature predictor learned without a table.
 
-    python bench/predictor_quality.py [--quick] [--threads 1] [--png bench/out/predictors_curve.png]
+    python bench/predictor_quality.py [--quick] [--threads 1] [--data bench/data/ofa_digits]
+        [--png bench/out/predictors_curve.png]
+
+``--data`` is a file prefix: ``<prefix>_supernet.csv``, ``<prefix>_meta.json`` and
+``<prefix>_standalone.csv`` (e.g. ``bench/data/ofa_digits_aug`` for the digits_aug
+ground truth). The reliability ceiling of the ground truth (the Kendall tau a perfect
+predictor could reach against one noisy measurement, from two independent
+half-measurements of the same archs) is printed first when the data carries it.
 
 The last line is ``predictors_best_tau_at_100: <value>``.
 """
@@ -47,6 +54,7 @@ from predictors import (  # noqa: E402
     plot_learning_curve,
     proxy_matrix,
     read_arch_table,
+    split_half_reliability,
 )
 from search_spaces import get_space  # noqa: E402
 from supernets.data import load_dataset  # noqa: E402
@@ -62,6 +70,23 @@ class ColumnModel:
 
     def predict(self, archs) -> np.ndarray:
         return np.array([self.ms[a.key] for a in archs])
+
+
+def print_reliability(frame: pd.DataFrame, prefix: str) -> None:
+    """The ceiling of any predictor's tau on this ground truth (see ``split_half_reliability``)."""
+    extra = Path(f"{prefix}_reliability.json")
+    if {"acc_val", "acc_test"} <= set(frame.columns):
+        rel = split_half_reliability(frame.acc_val, frame.acc_test)
+        source = f"val half vs test half, independent calibration draws, {len(frame)} archs"
+    elif extra.is_file():
+        rel = json.loads(extra.read_text())
+        source = rel["source"]
+    else:
+        print("reliability ceiling: unknown (the data has no independent repeated measurement)")
+        return
+    print(f"reliability ({source}): tau between halves {rel['tau_halves']:.3f}; full measurement: "
+          f"reliability r {rel['r_full']:.3f}, test-retest tau {rel['tau_retest']:.3f}, "
+          f"ceiling tau of a perfect predictor {rel['tau_ceiling']:.3f}")
 
 
 def section_accuracy(space, archs, y, standalone, args) -> float:
@@ -118,14 +143,14 @@ def section_standalone(space, archs, y, standalone, args) -> None:
 
 def section_proxies(space, archs, y, standalone, args) -> None:
     print("\n== zero-cost proxies ==")
-    data = load_dataset("digits", seed=args.seed)
+    data = load_dataset(args.dataset, seed=args.seed)
     x_b, y_b = data.train.tensors[0][:32], data.train.tensors[1][:32]
     n = 10 if args.quick else 60
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = proxy_matrix(space, archs[:n], x_b, y_b, PROXIES, seed=args.seed, num_classes=10)
-    print(f"{len(PROXIES)} proxies on {n} archs (batch of 32 digits): {time.perf_counter() - t0:.0f} s; "
+    print(f"{len(PROXIES)} proxies on {n} archs (batch of 32 {args.dataset}): {time.perf_counter() - t0:.0f} s; "
           f"non-finite scores: {int((~np.isfinite(scores)).sum())}")
     targets = {"inherited": (y[:n], scores)}
     if standalone is not None:
@@ -212,7 +237,9 @@ def few_shot_table(space, shape, refs, m_archs, m_y, args, label, truth=None) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode")
-    parser.add_argument("--data", type=Path, default=HERE / "data")
+    parser.add_argument("--data", type=str, default=str(HERE / "data" / "ofa_digits"),
+                        help="file prefix of the ground truth (<prefix>_supernet.csv, _meta.json, "
+                             "_standalone.csv)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--png", type=Path, default=HERE / "out" / "predictors_curve.png")
@@ -223,18 +250,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.png.parent.mkdir(parents=True, exist_ok=True)
-    supernet_csv = args.data / "ofa_digits_supernet.csv"
-    frame = pd.read_csv(supernet_csv)
+    supernet_csv = Path(f"{args.data}_supernet.csv")
+    if not supernet_csv.is_file():
+        raise SystemExit(f"--data {args.data}: no {supernet_csv}")
     # the space options travel with the data (written by predictors_data.py)
-    meta_path = args.data / "ofa_digits_meta.json"
-    options = (json.loads(meta_path.read_text())["space_options"] if meta_path.is_file() else
-               {"width_mult": 0.25, "resolutions": [12, 16, 20, 24], "input_shape": [1, 8, 8]})
-    args.input_shape = options["input_shape"]
+    meta_path = Path(f"{args.data}_meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    options = meta.get("space_options",
+                       {"width_mult": 0.25, "resolutions": [12, 16, 20, 24], "input_shape": [1, 8, 8]})
+    args.input_shape, args.dataset = options["input_shape"], meta.get("data", "digits")
     space = get_space("mobilenetv3_ofa", **options)
     archs, y, frame = read_arch_table(supernet_csv, "accuracy", space)
-    print(f"{supernet_csv.name}: {len(archs)} archs, inherited accuracy {y.min():.3f}..{y.max():.3f}")
+    print(f"{supernet_csv.name}: {len(archs)} archs, inherited accuracy {y.min():.3f}..{y.max():.3f} "
+          f"(std {y.std():.4f})")
+    print_reliability(frame, args.data)
     standalone = None
-    standalone_csv = args.data / "ofa_digits_standalone.csv"
+    standalone_csv = Path(f"{args.data}_standalone.csv")
     if standalone_csv.is_file():
         standalone = read_arch_table(standalone_csv, "accuracy", space)
         print(f"{standalone_csv.name}: {len(standalone[0])} archs, standalone accuracy "

@@ -42,17 +42,26 @@ class AccuracyPredictor(ABC):
     Args:
         space: the search space of the architectures.
         graph_features: append graph features of ``space.graph`` to ``space.encode``.
-        input_shape, num_classes: shapes used for graph features.
+        numeric_features: append the scaled values of numeric decisions (see
+            :class:`ArchFeaturizer`); ``None``: the model's default.
+        complexity_features: append log FLOPs and log params; ``None``: the model's default.
+        input_shape, num_classes: shapes used for graph and complexity features.
         seed: seed of every random choice the model makes.
     """
 
     name: ClassVar[str] = ""
+    default_numeric_features: ClassVar[bool] = False
+    default_complexity_features: ClassVar[bool] = False
 
     def __init__(self, space: SearchSpace, *, graph_features: bool = False,
+                 numeric_features: bool | None = None, complexity_features: bool | None = None,
                  input_shape: Sequence[int] | None = None, num_classes: int | None = None,
                  seed: int = 0) -> None:
         self.space = space
-        self.featurizer = ArchFeaturizer(space, graph_features, input_shape, num_classes)
+        numeric = self.default_numeric_features if numeric_features is None else numeric_features
+        complexity = self.default_complexity_features if complexity_features is None else complexity_features
+        self.featurizer = ArchFeaturizer(space, graph_features, input_shape, num_classes,
+                                         numeric=numeric, complexity=complexity)
         self.seed = int(seed)
         self._fitted = False
         self._x_mean = self._x_std = None
@@ -188,6 +197,8 @@ def load_predictor(path: str | Path, space: SearchSpace) -> AccuracyPredictor:
                              f"format {meta.get('format')!r}; expected format {FORMAT_VERSION})")
     feat = meta["featurizer"]
     predictor = get_predictor(meta["name"], space, graph_features=feat["graph"],
+                              numeric_features=feat.get("numeric", False),
+                              complexity_features=feat.get("complexity", False),
                               input_shape=feat["input_shape"], num_classes=feat["num_classes"],
                               seed=meta["seed"], **meta["hparams"])
     predictor.featurizer = ArchFeaturizer.from_config(space, feat)
