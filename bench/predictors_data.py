@@ -237,6 +237,12 @@ def main() -> None:
     parser.add_argument("--reliability", type=int, default=0, metavar="N",
                         help="measure the split-half reliability of the existing ground truth on its "
                              "first N archs (writes <prefix>_reliability.json, leaves the CSV), then stop")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="evaluate only the K-th of N contiguous parts of the archs into "
+                             "bench/out/<prefix>_part<K>of<N>.csv, then stop (run N of them at once)")
+    parser.add_argument("--from-parts", type=int, default=0, metavar="N",
+                        help="take the inherited accuracies from the N part files of --shard runs "
+                             "instead of evaluating")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -300,8 +306,13 @@ def main() -> None:
         archs = unique_archs(space, args.archs, args.seed + 1)
     t0 = time.perf_counter()
     weights = np.array([len(halves[0]), len(halves[1])], float) / (len(halves[0]) + len(halves[1]))
+    parts = [OUT / f"{prefix}_part{k}of{args.from_parts}.csv" for k in range(args.from_parts)]
+    todo = archs
+    if args.shard:
+        k, n = (int(v) for v in args.shard.split("/"))
+        todo = archs[k * len(archs) // n:(k + 1) * len(archs) // n]
     rows = []
-    for i, arch in enumerate(tqdm(archs, desc="inherited accuracy", disable=None)):
+    for i, arch in enumerate(tqdm([] if parts else todo, desc="inherited accuracy", disable=None)):
         cost = space.complexity(arch, shape, classes)
         val, test = score_subnet(supernet, arch, data, halves, args.score_calib_images,
                                  (args.seed, args.seed + 1))
@@ -309,6 +320,15 @@ def main() -> None:
                      "acc_val": val, "acc_test": test, "flops": cost.flops, "params": cost.params})
         if (i + 1) % 50 == 0:
             print(f"  {i + 1} archs in {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.shard:
+        OUT.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(OUT / f"{prefix}_part{k}of{n}.csv", index=False)
+        print(f"shard {args.shard}: {len(rows)} archs in {time.perf_counter() - t0:.0f} s")
+        return
+    if parts:
+        rows = pd.concat([pd.read_csv(part) for part in parts]).to_dict("records")
+        if [r["key"] for r in rows] != [a.key for a in archs]:
+            raise SystemExit(f"{parts}: hold other archs than this run (same --archs and --reuse-latency?)")
     frame = pd.DataFrame(rows)
     print(f"{len(frame)} subnets evaluated in {time.perf_counter() - t0:.0f} s; accuracy "
           f"{frame.accuracy.min():.3f}..{frame.accuracy.max():.3f} (mean {frame.accuracy.mean():.3f}, "

@@ -42,7 +42,7 @@ class AccuracyPredictor(ABC):
     Args:
         space: the search space of the architectures.
         graph_features: append graph features of ``space.graph`` to ``space.encode``.
-        numeric_features: append the scaled values of numeric decisions (see
+        encoding: ``"onehot"``, ``"onehot+numeric"`` or ``"compact"`` (see
             :class:`ArchFeaturizer`); ``None``: the model's default.
         complexity_features: append log FLOPs and log params; ``None``: the model's default.
         input_shape, num_classes: shapes used for graph and complexity features.
@@ -50,18 +50,20 @@ class AccuracyPredictor(ABC):
     """
 
     name: ClassVar[str] = ""
-    default_numeric_features: ClassVar[bool] = False
-    default_complexity_features: ClassVar[bool] = False
+    # measured on two OFA ground truths (bench/README.md, Predictors): the compact
+    # encoding plus log FLOPs / params lifted every model's tau at 100 archs
+    default_encoding: ClassVar[str] = "compact"
+    default_complexity_features: ClassVar[bool] = True
 
     def __init__(self, space: SearchSpace, *, graph_features: bool = False,
-                 numeric_features: bool | None = None, complexity_features: bool | None = None,
+                 encoding: str | None = None, complexity_features: bool | None = None,
                  input_shape: Sequence[int] | None = None, num_classes: int | None = None,
                  seed: int = 0) -> None:
         self.space = space
-        numeric = self.default_numeric_features if numeric_features is None else numeric_features
+        encoding = self.default_encoding if encoding is None else encoding
         complexity = self.default_complexity_features if complexity_features is None else complexity_features
         self.featurizer = ArchFeaturizer(space, graph_features, input_shape, num_classes,
-                                         numeric=numeric, complexity=complexity)
+                                         encoding=encoding, complexity=complexity)
         self.seed = int(seed)
         self._fitted = False
         self._x_mean = self._x_std = None
@@ -197,7 +199,7 @@ def load_predictor(path: str | Path, space: SearchSpace) -> AccuracyPredictor:
                              f"format {meta.get('format')!r}; expected format {FORMAT_VERSION})")
     feat = meta["featurizer"]
     predictor = get_predictor(meta["name"], space, graph_features=feat["graph"],
-                              numeric_features=feat.get("numeric", False),
+                              encoding=feat.get("encoding", "onehot"),
                               complexity_features=feat.get("complexity", False),
                               input_shape=feat["input_shape"], num_classes=feat["num_classes"],
                               seed=meta["seed"], **meta["hparams"])
