@@ -101,10 +101,13 @@ def section_accuracy(space, archs, y, standalone, args) -> float:
     print(f"free statistics (log FLOPs, log params) of {len(pre_archs)} unlabelled archs: "
           f"{time.perf_counter() - t0:.1f} s")
 
-    def pretrained(seed: int):
-        return get_predictor("mlp_ensemble", space, seed=seed).pretrain(pre_archs, pre_stats)
+    feats = ({"encoding": "onehot", "complexity_features": False} if args.features == "onehot" else {})
+    print(f"features: {args.features}")
 
-    factories = {name: (lambda seed, name=name: get_predictor(name, space, seed=seed))
+    def pretrained(seed: int):
+        return get_predictor("mlp_ensemble", space, seed=seed, **feats).pretrain(pre_archs, pre_stats)
+
+    factories = {name: (lambda seed, name=name: get_predictor(name, space, seed=seed, **feats))
                  for name in ("ridge", "gp", "gbdt", "mlp_ensemble")}
     factories["mlp_ensemble+pretrain"] = pretrained
     t0 = time.perf_counter()
@@ -120,7 +123,7 @@ def section_accuracy(space, archs, y, standalone, args) -> float:
         print(f"{model:<22}" + "".join(f"  {t:8.3f}" for t in taus)
               + f"   {np.mean([r['spearman'] for r in last]):7.3f}  {np.mean([r['mae'] for r in last]):7.4f}")
         best[model] = dict(zip(sizes, taus, strict=True))
-    png = plot_learning_curve(rows, args.png, title="OFA digits: inherited accuracy")
+    png = plot_learning_curve(rows, args.png, title=f"OFA {args.dataset}: inherited accuracy ({args.features} features)")
     print(f"plot: {png}")
 
     at = 100 if 100 in sizes else sizes[-1]
@@ -245,6 +248,9 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=HERE / "out" / "predictors_curve.png")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["accuracy", "standalone", "proxies", "latency"])
+    parser.add_argument("--features", choices=["default", "onehot"], default="default",
+                        help="accuracy predictors' features: the library default (compact encoding + "
+                             "log FLOPs/params) or the plain one-hot encoding (the earlier default)")
     parser.add_argument("--new-device", default="lat_cpu2_measured_ms",
                         help="latency column playing the new device (the other *_table_ms are references)")
     args = parser.parse_args()
