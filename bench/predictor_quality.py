@@ -323,7 +323,7 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=HERE / "out" / "predictors_curve.png")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["accuracy", "standalone", "proxies", "latency"])
-    parser.add_argument("--proxy-archs", type=int, default=300,
+    parser.add_argument("--proxy-archs", type=int, default=600,
                         help="archs (first rows of the supernet CSV) scored by the zero-cost proxies")
     parser.add_argument("--proxy-splits", type=int, default=100,
                         help="random label/test splits per label count in the proxy section")
