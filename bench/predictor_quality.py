@@ -5,7 +5,10 @@
    MLP ensemble with FBNetV3-style pretraining on free statistics; then the
    best model against standalone-trained accuracies.
 2. Zero-cost proxies: tau of each proxy and of the learned combination (fitted
-   on 20 labelled archs) against inherited and standalone accuracy.
+   on 10 / 20 / 40 labelled archs, 100 random splits) against inherited and
+   standalone accuracy, paired with the single proxy picked on the same labels;
+   plus a synthetic check. Scores are cached in bench/data/ofa_digits_proxies.csv
+   (``--recompute-proxies`` to recompute, ``--proxy-archs`` how many).
 3. Latency: few-shot adaptation to a new device (torch CPU, 2 threads,
    measured end to end) from reference-device tables (CPU 1 thread, ONNX
    Runtime) at 5/10/20 measurements; the same on synthetic devices; and the
@@ -144,42 +147,144 @@ def section_standalone(space, archs, y, standalone, args) -> None:
               f"{scores['kendall_tau']:.3f}, rho {scores['spearman']:.3f}")
 
 
+PROXY_CSV = "<prefix>_proxies.csv"
+
+
+def proxy_table(space, archs, args) -> pd.DataFrame:
+    """Proxy scores of the first ``args.proxy_archs`` archs: ``key`` + one column per proxy.
+
+    Read from ``<--data>_proxies.csv`` (bench/data/ofa_digits_proxies.csv); archs missing there are
+    scored (one batch of 32 digits, initialisation seed ``args.seed``, 1 thread)
+    and appended every 10 archs, so an interrupted run resumes.
+    ``--recompute-proxies`` starts the file afresh; ``--quick`` never writes it.
+    """
+    path = Path(f"{args.data}_proxies.csv")
+    n = min(args.proxy_archs, len(archs))
+    cached = pd.DataFrame(columns=["key", *PROXIES])
+    if path.is_file() and not args.recompute_proxies:
+        cached = pd.read_csv(path, dtype={"key": str})
+    have = set(cached["key"])
+    todo = [a for a in archs[:n] if a.key not in have]
+    if args.quick:
+        todo = todo[:max(0, 10 - (n - len(todo)))]
+    if todo:
+        data = load_dataset(args.dataset, seed=args.seed)
+        x_b, y_b = data.train.tensors[0][:32], data.train.tensors[1][:32]
+        t0 = time.perf_counter()
+        for start in range(0, len(todo), 10):
+            chunk = todo[start:start + 10]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mat = proxy_matrix(space, chunk, x_b, y_b, PROXIES, seed=args.seed, num_classes=10)
+            rows = pd.DataFrame(mat, columns=list(PROXIES))
+            rows.insert(0, "key", [a.key for a in chunk])
+            cached = pd.concat([cached, rows], ignore_index=True) if len(cached) else rows
+            if not args.quick:
+                tmp = path.with_suffix(".tmp")
+                cached.to_csv(tmp, index=False, float_format="%.9g")
+                tmp.replace(path)
+            done = start + len(chunk)
+            print(f"  proxies: {done}/{len(todo)} archs, {(time.perf_counter() - t0) / done:.2f} s/arch",
+                  flush=True)
+    table = cached.set_index("key")
+    keys = [a.key for a in archs[:n] if a.key in table.index]
+    return table.loc[keys, list(PROXIES)].reset_index()
+
+
+def _split_taus(scores, target, n_fit, splits, seed, fixed):
+    """Per random split: (combination, picked single, fixed single) tau on the held-out archs."""
+    rows, procedures = [], {}
+    for r in range(splits):
+        idx = np.random.default_rng([seed, n_fit, r]).permutation(len(target))
+        fit, test = idx[:n_fit], idx[n_fit:]
+        model = ProxyCombination(list(PROXIES), seed=r).fit(scores[fit], target[fit])
+        procedures[model.procedure_] = procedures.get(model.procedure_, 0) + 1
+        # fair baseline: the single proxy (with sign) that ranks the same labelled archs best
+        fit_taus = [kendall_tau(target[fit], scores[fit, k]) for k in range(scores.shape[1])]
+        k = int(np.argmax(np.abs(fit_taus)))
+        rows.append((kendall_tau(target[test], model.predict(scores[test])),
+                     (1.0 if fit_taus[k] >= 0 else -1.0) * kendall_tau(target[test], scores[test, k]),
+                     fixed[1] * kendall_tau(target[test], scores[test, fixed[0]])))
+    return np.array(rows), procedures
+
+
+def _combination_table(scores, target, label_counts, splits, seed) -> None:
+    fixed = _best_fixed(scores, target)
+    best = fixed[0]
+    print(f"  {'labels':>6} {'combination':>14} {'picked single':>14} {'hindsight':>10} "
+          f"{'combo - picked':>16} {'combo - hindsight':>18}  chosen weighting")
+    for n_fit in label_counts:
+        if n_fit > len(target) - 5:
+            continue
+        res, procedures = _split_taus(scores, target, n_fit, splits, seed, fixed)
+        mean, std = res.mean(0), res.std(0)
+        d1, d2 = res[:, 0] - res[:, 1], res[:, 0] - res[:, 2]
+        se = np.sqrt(len(res))
+        print(f"  {n_fit:>6} {mean[0]:7.3f} +-{std[0]:.3f} {mean[1]:7.3f} +-{std[1]:.3f} {mean[2]:10.3f} "
+              f"{d1.mean():+9.3f} +-{d1.std() / se:.3f} {d2.mean():+11.3f} +-{d2.std() / se:.3f}  "
+              + ", ".join(f"{p} {c}" for p, c in sorted(procedures.items())))
+    print(f"  (hindsight = {PROXIES[best] if len(PROXIES) == scores.shape[1] else best} with its sign, "
+          f"the best single proxy on all {len(target)} archs; +- after a mean: std over splits, "
+          f"after a difference: standard error of the paired difference)")
+
+
+def _synthetic_proxies(seed: int, kind: str, n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """``kind='copies'``: two noisy monotone copies of the target + 4 noise proxies (+2 padding);
+    ``'perfect'``: a perfect proxy, a weak one, and noise. Always ``len(PROXIES)`` columns."""
+    rng = np.random.default_rng([seed, 99])
+    y = rng.normal(size=n)
+    if kind == "copies":
+        cols = [np.exp(y + rng.normal(size=n)), -(y + rng.normal(size=n))]
+    else:
+        cols = [y ** 3, y + 2.0 * rng.normal(size=n)]
+    cols += [rng.normal(size=n) for _ in range(len(PROXIES) - len(cols))]
+    return np.stack(cols, axis=1), y
+
+
 def section_proxies(space, archs, y, standalone, args) -> None:
     print("\n== zero-cost proxies ==")
-    data = load_dataset(args.dataset, seed=args.seed)
-    x_b, y_b = data.train.tensors[0][:32], data.train.tensors[1][:32]
-    n = 10 if args.quick else 60
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scores = proxy_matrix(space, archs[:n], x_b, y_b, PROXIES, seed=args.seed, num_classes=10)
-    print(f"{len(PROXIES)} proxies on {n} archs (batch of 32 {args.dataset}): {time.perf_counter() - t0:.0f} s; "
+    table = proxy_table(space, archs, args)
+    index = {a.key: i for i, a in enumerate(archs)}
+    rows = np.array([index[k] for k in table["key"]])
+    scores = table[list(PROXIES)].to_numpy(dtype=float)
+    print(f"{len(PROXIES)} proxies of {len(rows)} archs ({args.data}_proxies.csv; one batch of 32 "
+          f"{args.dataset}, init seed {args.seed}): {time.perf_counter() - t0:.0f} s; "
           f"non-finite scores: {int((~np.isfinite(scores)).sum())}")
-    targets = {"inherited": (y[:n], scores)}
+    splits = 5 if args.quick else args.proxy_splits
+    counts = (10, 20) if args.quick else (10, 20, 40)
+    targets = {"inherited": (y[rows], scores)}
     if standalone is not None:
-        index = {a.key: i for i, a in enumerate(archs[:n])}
-        rows = [index.get(a.key) for a in standalone[0]]
-        keep = [i for i, r in enumerate(rows) if r is not None]
-        if len(keep) >= 10:
-            targets["standalone"] = (standalone[1][keep], scores[[rows[i] for i in keep]])
+        pos = {k: i for i, k in enumerate(table["key"])}
+        have = [(i, pos[a.key]) for i, a in enumerate(standalone[0]) if a.key in pos]
+        if len(have) >= 10:
+            s_idx, t_idx = zip(*have, strict=True)
+            targets["standalone"] = (standalone[1][list(s_idx)], scores[list(t_idx)])
+    t0 = time.perf_counter()
     for label, (target, mat) in targets.items():
-        print(f"-- against {label} accuracy ({len(target)} archs) --")
+        print(f"-- against {label} accuracy ({len(target)} archs; {splits} random splits: fit on the "
+              f"labelled archs, Kendall tau on the rest) --")
         print("  " + "  ".join(f"{p}={kendall_tau(target, mat[:, k]):+.3f}" for k, p in enumerate(PROXIES)))
-        combo, picked, oracle = [], [], []
-        n_fit = min(20, len(target) // 2)
-        for r in range(3 if args.quick else 20):
-            idx = np.random.default_rng([args.seed, r]).permutation(len(target))
-            fit, test = idx[:n_fit], idx[n_fit:]
-            model = ProxyCombination(list(PROXIES), seed=r).fit(mat[fit], target[fit])
-            combo.append(kendall_tau(target[test], model.predict(mat[test])))
-            # fair baseline: the single proxy (with sign) that ranks the same 20 labelled archs best
-            fit_taus = [kendall_tau(target[fit], mat[fit, k]) for k in range(len(PROXIES))]
-            k = int(np.argmax(np.abs(fit_taus)))
-            picked.append(np.sign(fit_taus[k]) * kendall_tau(target[test], mat[test, k]))
-            oracle.append(max(abs(kendall_tau(target[test], mat[test, k])) for k in range(len(PROXIES))))
-        print(f"  learned combination (fit on {n_fit} labelled): tau {np.mean(combo):.3f} +- {np.std(combo):.3f}")
-        print(f"  best single proxy chosen on the same {n_fit}:   tau {np.mean(picked):.3f} +- {np.std(picked):.3f}")
-        print(f"  best single proxy in hindsight (oracle):        tau {np.mean(oracle):.3f}")
+        _combination_table(mat, target, counts if label == "inherited" else (10, 15), splits, args.seed)
+    for kind in ("copies", "perfect"):
+        print(f"-- synthetic check '{kind}' ({'two noisy copies of the target + noise' if kind == 'copies' else 'one perfect proxy, a weak one, noise'}; "
+              f"300 archs, 5 draws x {max(1, splits // 5)} splits) --")
+        mats = [_synthetic_proxies(s, kind) for s in range(5)]
+        for n_fit in counts:
+            res = np.concatenate([_split_taus(m, t, n_fit, max(1, splits // 5), args.seed,
+                                              _best_fixed(m, t))[0] for m, t in mats])
+            d1, d2 = res[:, 0] - res[:, 1], res[:, 0] - res[:, 2]
+            se = np.sqrt(len(res))
+            print(f"  {n_fit:>6} labels: combination {res[:, 0].mean():.3f}, picked single "
+                  f"{res[:, 1].mean():.3f}, hindsight {res[:, 2].mean():.3f}; combo - picked "
+                  f"{d1.mean():+.3f} +-{d1.std() / se:.3f}, combo - hindsight {d2.mean():+.3f} +-{d2.std() / se:.3f}")
+    print(f"combination evaluation: {time.perf_counter() - t0:.0f} s")
+
+
+def _best_fixed(scores, target):
+    taus = [kendall_tau(target, scores[:, k]) for k in range(scores.shape[1])]
+    best = int(np.argmax(np.abs(taus)))
+    return best, (1.0 if taus[best] >= 0 else -1.0)
 
 
 def section_latency(space, archs, frame, args) -> None:
@@ -251,6 +356,12 @@ def main() -> None:
     parser.add_argument("--features", choices=["default", "onehot"], default="default",
                         help="accuracy predictors' features: the library default (compact encoding + "
                              "log FLOPs/params) or the plain one-hot encoding (the earlier default)")
+    parser.add_argument("--proxy-archs", type=int, default=600,
+                        help="archs (first rows of the supernet CSV) scored by the zero-cost proxies")
+    parser.add_argument("--proxy-splits", type=int, default=100,
+                        help="random label/test splits per label count in the proxy section")
+    parser.add_argument("--recompute-proxies", action="store_true",
+                        help="recompute the cached proxy scores (<--data>_proxies.csv)")
     parser.add_argument("--new-device", default="lat_cpu2_measured_ms",
                         help="latency column playing the new device (the other *_table_ms are references)")
     args = parser.parse_args()

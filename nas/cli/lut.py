@@ -104,7 +104,7 @@ def register(sub) -> None:
     b.add_argument("--statistic", default="p10", help="min, median, mean or pNN (default p10)")
     b.add_argument("--time-budget", type=float, default=1.0, help="seconds per layer (default 1)")
     b.add_argument("--max-runs", type=int, default=200, help="timed runs per layer at most")
-    b.add_argument("--calibration", type=int, default=8, help="whole networks measured to calibrate")
+    b.add_argument("--calibration", type=int, default=16, help="whole networks measured to calibrate")
     b.add_argument("--no-reference", action="store_true",
                    help="do not time the reference network with every group (raw timings, not "
                         "normalised to build-time machine speed)")

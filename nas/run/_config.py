@@ -47,7 +47,7 @@ class DeviceSection:
     options: dict[str, Any] = field(default_factory=dict)
     table: str | None = None
     profiler: dict[str, Any] = field(default_factory=dict)
-    n_calibration: int = field(default=8, metadata={"ge": 0})
+    n_calibration: int = field(default=16, metadata={"ge": 0})
 
 
 @dataclass(frozen=True)

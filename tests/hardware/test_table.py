@@ -222,3 +222,39 @@ def test_build_on_a_recursive_space_samples_its_layers():
     gen = np.random.default_rng(0)  # the archs whose layers were enumerated
     archs = [space.sample(gen) for _ in range(10)]
     assert (table.predict(archs) > 0).all()
+
+
+def test_calibration_design_spans_sums_and_contrasts_layer_mix(table, tiny):
+    from hardware._calibration import transform_layers
+    from hardware._table import _contrast_design
+
+    # synthetic: each bin of the sum gives its two extremes of the concave ratio, net of the
+    # ratio's log-log trend with the sum (which here is a steep one, to be removed)
+    sums = np.arange(1.0, 41.0)
+    noise = np.random.default_rng(0).uniform(-0.2, 0.2, 40)
+    ratio = np.exp(-0.3 * np.log(sums) + noise)
+    picks = _contrast_design(sums, sums * ratio, 8)
+    assert len(set(picks)) == 8 and picks == sorted(picks)
+    x = np.log(sums)
+    residual = np.log(ratio) - np.polyval(np.polyfit(x, np.log(ratio), 1), x)
+    for members in np.array_split(np.arange(40), 4):
+        inside = [p for p in picks if p in members]
+        expected = [members[np.argmax(residual[members])], members[np.argmin(residual[members])]]
+        assert sorted(inside) == sorted(int(e) for e in expected)
+        # the raw ratio (with its trend) would have picked the bin's ends instead
+        assert sorted(inside) != [int(members[0]), int(members[-1])]
+    assert _contrast_design(sums[:3], sums[:3], 8) == [0, 1, 2]
+    # on a real table: sorted by sum, spread over the sum range, and the pairs differ in layer
+    # mix more than random pairs of the pool do
+    archs = table.spanning_archs(6, rng=0, pool=120)
+    s = table.predict_raw(archs)
+    assert len({a.key for a in archs}) == 6 and list(s) == sorted(s)
+    pool = [tiny.sample(np.random.default_rng(i)) for i in range(120)]
+    t_ref = float(np.median(table.entries["latency_ms"]))
+
+    def mix(batch):
+        return np.array([transform_layers(table.layer_latencies(a), 0.5, t_ref).sum()
+                         for a in batch]) / table.predict_raw(batch)
+
+    picked = mix(archs)
+    assert np.abs(picked[0::2] - picked[1::2]).mean() > np.abs(np.diff(mix(pool))).mean()

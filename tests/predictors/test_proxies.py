@@ -132,3 +132,58 @@ def test_combination_handles_nan_scores_and_bad_shapes():
     assert np.all(np.isfinite(combo.predict(scores)))
     with pytest.raises(PredictorError, match=r"shape \(n, 2\)"):
         combo.predict(np.zeros((3, 3)))
+
+
+def _noisy_copies(seed, n=220):
+    """Two noisy monotone copies of the target (one flipped) and four noise proxies."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    cols = [np.exp(y + rng.normal(size=n)), -(y + rng.normal(size=n))]
+    cols += [rng.normal(size=n) for _ in range(4)]
+    return np.stack(cols, axis=1), y
+
+
+def _picked_single_tau(scores, y, fit, test):
+    taus = [kendall_tau(y[fit], scores[fit, k]) for k in range(scores.shape[1])]
+    k = int(np.argmax(np.abs(taus)))
+    return np.sign(taus[k]) * kendall_tau(y[test], scores[test, k])
+
+
+def test_combination_beats_the_picked_single_proxy_on_noisy_copies_of_the_target():
+    # the single proxy picked on 20 labels is one noisy copy; averaging both ranks better
+    names = [f"p{k}" for k in range(6)]
+    diffs = []
+    for seed in range(10):
+        scores, y = _noisy_copies(seed)
+        fit, test = np.arange(20), np.arange(20, y.size)
+        combo = ProxyCombination(names, seed=seed).fit(scores[fit], y[fit])
+        diffs.append(kendall_tau(y[test], combo.predict(scores[test]))
+                     - _picked_single_tau(scores, y, fit, test))
+    assert np.mean(diffs) > 0.03, diffs
+
+
+def test_combination_is_never_far_below_a_perfect_proxy():
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        y = rng.normal(size=150)
+        scores = np.stack([y ** 3, y + 2.0 * rng.normal(size=150), rng.normal(size=150),
+                           -rng.normal(size=150)], axis=1)
+        for n_fit in (10, 20):
+            combo = ProxyCombination(["perfect", "weak", "n1", "n2"], seed=seed).fit(
+                scores[:n_fit], y[:n_fit])
+            assert kendall_tau(y[n_fit:], combo.predict(scores[n_fit:])) >= 0.98, (seed, n_fit)
+
+
+def test_combination_ranks_a_non_finite_score_last_whatever_the_proxy_sign():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=30)
+    for sign in (1.0, -1.0):
+        scores = np.stack([sign * y + 0.1 * rng.normal(size=30), rng.normal(size=30)], axis=1)
+        combo = ProxyCombination(["a", "b"]).fit(scores, y)
+        assert combo.weights_[0] * sign > 0
+        test = scores[:5].copy()
+        test[2, 0] = np.nan if sign > 0 else np.inf
+        pred = combo.predict(test)
+        assert np.all(np.isfinite(pred)) and int(np.argmin(pred)) == 2
+    with pytest.raises(PredictorError, match="not fitted"):
+        ProxyCombination(["a", "b"]).predict(scores)

@@ -106,7 +106,7 @@ def test_changed_search_budget_reruns_only_the_search(tiny_run, tmp_path):
         ({"search": {"engine": "evolutoin"}}, "search.engine: unknown engine 'evolutoin'; valid:"),
         ({"search": {"evaluations": 0}}, "search.evaluations: must be >= 1, got 0"),
         ({"search": {"budget_quantiles": [1.5]}}, "search.budget_quantiles[0]: must be in (0, 1)"),
-        ({"data": {"name": "mnist"}}, "data.name: 'mnist' is not allowed; allowed values: 'digits', 'cifar10'"),
+        ({"data": {"name": "mnist"}}, "data.name: 'mnist' is not allowed; allowed values: 'digits', 'digits_aug', 'cifar10'"),
         ({"space": {"name": "nb202"}}, "space.name: unknown space 'nb202'"),
         ({"devices": [{"name": "x", "kind": "tpu"}]}, "devices[0].kind: unknown device 'tpu'"),
         ({"predictor": {"name": "oracle"}}, "predictor.name: unknown predictor 'oracle'"),
