@@ -147,7 +147,6 @@ def section_standalone(space, archs, y, standalone, args) -> None:
               f"{scores['kendall_tau']:.3f}, rho {scores['spearman']:.3f}")
 
 
-PROXY_CSV = "<prefix>_proxies.csv"
 
 
 def proxy_table(space, archs, args) -> pd.DataFrame:
