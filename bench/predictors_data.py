@@ -13,6 +13,17 @@ the chosen resolution):
   from scratch, with their held-out accuracy and their inherited accuracy.
 
     python bench/predictors_data.py [--quick] [--archs 600] [--standalone 60]
+    python bench/predictors_data.py --dataset digits_aug --epochs 10 --archs 500 --standalone 0 \
+        --measured 0 --reuse-latency          # bench/data/ofa_digits_aug_*
+
+``--dataset`` picks the data set (files ``bench/data/ofa_<dataset>_*``). Each arch's
+val half is scored after one BN-calibration draw and its test half after another
+(columns ``acc_val``, ``acc_test``; ``accuracy`` is their image-weighted mean), so the
+split-half reliability of the ground truth comes for free. ``--probe N`` measures
+calibration and image noise for several calibration sizes; ``--reliability N``
+measures the reliability of an existing CSV's protocol (writes
+``<prefix>_reliability.json``); ``--shard K/N`` and ``--from-parts N`` split the
+evaluation over processes.
 
 Needs ``supernets`` (OFASupernet, train_supernet, evaluate_subnet) and
 ``hardware`` (LatencyTable, Profiler, get_device). The last line is
