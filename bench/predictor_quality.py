@@ -14,7 +14,14 @@
    Runtime) at 5/10/20 measurements; the same on synthetic devices; and the
    layer-feature predictor learned without a table.
 
-    python bench/predictor_quality.py [--quick] [--threads 1] [--png bench/out/predictors_curve.png]
+    python bench/predictor_quality.py [--quick] [--threads 1] [--data bench/data/ofa_digits]
+        [--png bench/out/predictors_curve.png]
+
+``--data`` is a file prefix: ``<prefix>_supernet.csv``, ``<prefix>_meta.json`` and
+``<prefix>_standalone.csv`` (e.g. ``bench/data/ofa_digits_aug`` for the digits_aug
+ground truth). The reliability ceiling of the ground truth (the Kendall tau a perfect
+predictor could reach against one noisy measurement, from two independent
+half-measurements of the same archs) is printed first when the data carries it.
 
 The last line is ``predictors_best_tau_at_100: <value>``.
 """
@@ -50,6 +57,7 @@ from predictors import (  # noqa: E402
     plot_learning_curve,
     proxy_matrix,
     read_arch_table,
+    split_half_reliability,
 )
 from search_spaces import get_space  # noqa: E402
 from supernets.data import load_dataset  # noqa: E402
@@ -67,6 +75,23 @@ class ColumnModel:
         return np.array([self.ms[a.key] for a in archs])
 
 
+def print_reliability(frame: pd.DataFrame, prefix: str) -> None:
+    """The ceiling of any predictor's tau on this ground truth (see ``split_half_reliability``)."""
+    extra = Path(f"{prefix}_reliability.json")
+    if {"acc_val", "acc_test"} <= set(frame.columns):
+        rel = split_half_reliability(frame.acc_val, frame.acc_test)
+        source = f"val half vs test half, independent calibration draws, {len(frame)} archs"
+    elif extra.is_file():
+        rel = json.loads(extra.read_text())
+        source = rel["source"]
+    else:
+        print("reliability ceiling: unknown (the data has no independent repeated measurement)")
+        return
+    print(f"reliability ({source}): tau between halves {rel['tau_halves']:.3f}; full measurement: "
+          f"reliability r {rel['r_full']:.3f}, test-retest tau {rel['tau_retest']:.3f}, "
+          f"ceiling tau of a perfect predictor {rel['tau_ceiling']:.3f}")
+
+
 def section_accuracy(space, archs, y, standalone, args) -> float:
     print("\n== accuracy predictors (supernet-inherited accuracy) ==")
     sizes = (25, 50) if args.quick else (25, 50, 100, 200)
@@ -79,10 +104,13 @@ def section_accuracy(space, archs, y, standalone, args) -> float:
     print(f"free statistics (log FLOPs, log params) of {len(pre_archs)} unlabelled archs: "
           f"{time.perf_counter() - t0:.1f} s")
 
-    def pretrained(seed: int):
-        return get_predictor("mlp_ensemble", space, seed=seed).pretrain(pre_archs, pre_stats)
+    feats = ({"encoding": "onehot", "complexity_features": False} if args.features == "onehot" else {})
+    print(f"features: {args.features}")
 
-    factories = {name: (lambda seed, name=name: get_predictor(name, space, seed=seed))
+    def pretrained(seed: int):
+        return get_predictor("mlp_ensemble", space, seed=seed, **feats).pretrain(pre_archs, pre_stats)
+
+    factories = {name: (lambda seed, name=name: get_predictor(name, space, seed=seed, **feats))
                  for name in ("ridge", "gp", "gbdt", "mlp_ensemble")}
     factories["mlp_ensemble+pretrain"] = pretrained
     t0 = time.perf_counter()
@@ -98,7 +126,7 @@ def section_accuracy(space, archs, y, standalone, args) -> float:
         print(f"{model:<22}" + "".join(f"  {t:8.3f}" for t in taus)
               + f"   {np.mean([r['spearman'] for r in last]):7.3f}  {np.mean([r['mae'] for r in last]):7.4f}")
         best[model] = dict(zip(sizes, taus, strict=True))
-    png = plot_learning_curve(rows, args.png, title="OFA digits: inherited accuracy")
+    png = plot_learning_curve(rows, args.png, title=f"OFA {args.dataset}: inherited accuracy ({args.features} features)")
     print(f"plot: {png}")
 
     at = 100 if 100 in sizes else sizes[-1]
@@ -119,18 +147,17 @@ def section_standalone(space, archs, y, standalone, args) -> None:
               f"{scores['kendall_tau']:.3f}, rho {scores['spearman']:.3f}")
 
 
-PROXY_CSV = "ofa_digits_proxies.csv"
 
 
 def proxy_table(space, archs, args) -> pd.DataFrame:
     """Proxy scores of the first ``args.proxy_archs`` archs: ``key`` + one column per proxy.
 
-    Read from ``bench/data/ofa_digits_proxies.csv``; archs missing there are
+    Read from ``<--data>_proxies.csv`` (bench/data/ofa_digits_proxies.csv); archs missing there are
     scored (one batch of 32 digits, initialisation seed ``args.seed``, 1 thread)
     and appended every 10 archs, so an interrupted run resumes.
     ``--recompute-proxies`` starts the file afresh; ``--quick`` never writes it.
     """
-    path = args.data / PROXY_CSV
+    path = Path(f"{args.data}_proxies.csv")
     n = min(args.proxy_archs, len(archs))
     cached = pd.DataFrame(columns=["key", *PROXIES])
     if path.is_file() and not args.recompute_proxies:
@@ -140,7 +167,7 @@ def proxy_table(space, archs, args) -> pd.DataFrame:
     if args.quick:
         todo = todo[:max(0, 10 - (n - len(todo)))]
     if todo:
-        data = load_dataset("digits", seed=args.seed)
+        data = load_dataset(args.dataset, seed=args.seed)
         x_b, y_b = data.train.tensors[0][:32], data.train.tensors[1][:32]
         t0 = time.perf_counter()
         for start in range(0, len(todo), 10):
@@ -220,8 +247,8 @@ def section_proxies(space, archs, y, standalone, args) -> None:
     index = {a.key: i for i, a in enumerate(archs)}
     rows = np.array([index[k] for k in table["key"]])
     scores = table[list(PROXIES)].to_numpy(dtype=float)
-    print(f"{len(PROXIES)} proxies of {len(rows)} archs (bench/data/{PROXY_CSV}; one batch of 32 "
-          f"digits, init seed {args.seed}): {time.perf_counter() - t0:.0f} s; "
+    print(f"{len(PROXIES)} proxies of {len(rows)} archs ({args.data}_proxies.csv; one batch of 32 "
+          f"{args.dataset}, init seed {args.seed}): {time.perf_counter() - t0:.0f} s; "
           f"non-finite scores: {int((~np.isfinite(scores)).sum())}")
     splits = 5 if args.quick else args.proxy_splits
     counts = (10, 20) if args.quick else (10, 20, 40)
@@ -317,35 +344,44 @@ def few_shot_table(space, shape, refs, m_archs, m_y, args, label, truth=None) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode")
-    parser.add_argument("--data", type=Path, default=HERE / "data")
+    parser.add_argument("--data", type=str, default=str(HERE / "data" / "ofa_digits"),
+                        help="file prefix of the ground truth (<prefix>_supernet.csv, _meta.json, "
+                             "_standalone.csv)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--png", type=Path, default=HERE / "out" / "predictors_curve.png")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["accuracy", "standalone", "proxies", "latency"])
+    parser.add_argument("--features", choices=["default", "onehot"], default="default",
+                        help="accuracy predictors' features: the library default (compact encoding + "
+                             "log FLOPs/params) or the plain one-hot encoding (the earlier default)")
     parser.add_argument("--proxy-archs", type=int, default=600,
                         help="archs (first rows of the supernet CSV) scored by the zero-cost proxies")
     parser.add_argument("--proxy-splits", type=int, default=100,
                         help="random label/test splits per label count in the proxy section")
     parser.add_argument("--recompute-proxies", action="store_true",
-                        help=f"recompute the cached proxy scores (bench/data/{PROXY_CSV})")
+                        help="recompute the cached proxy scores (<--data>_proxies.csv)")
     parser.add_argument("--new-device", default="lat_cpu2_measured_ms",
                         help="latency column playing the new device (the other *_table_ms are references)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.png.parent.mkdir(parents=True, exist_ok=True)
-    supernet_csv = args.data / "ofa_digits_supernet.csv"
-    frame = pd.read_csv(supernet_csv)
+    supernet_csv = Path(f"{args.data}_supernet.csv")
+    if not supernet_csv.is_file():
+        raise SystemExit(f"--data {args.data}: no {supernet_csv}")
     # the space options travel with the data (written by predictors_data.py)
-    meta_path = args.data / "ofa_digits_meta.json"
-    options = (json.loads(meta_path.read_text())["space_options"] if meta_path.is_file() else
-               {"width_mult": 0.25, "resolutions": [12, 16, 20, 24], "input_shape": [1, 8, 8]})
-    args.input_shape = options["input_shape"]
+    meta_path = Path(f"{args.data}_meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    options = meta.get("space_options",
+                       {"width_mult": 0.25, "resolutions": [12, 16, 20, 24], "input_shape": [1, 8, 8]})
+    args.input_shape, args.dataset = options["input_shape"], meta.get("data", "digits")
     space = get_space("mobilenetv3_ofa", **options)
     archs, y, frame = read_arch_table(supernet_csv, "accuracy", space)
-    print(f"{supernet_csv.name}: {len(archs)} archs, inherited accuracy {y.min():.3f}..{y.max():.3f}")
+    print(f"{supernet_csv.name}: {len(archs)} archs, inherited accuracy {y.min():.3f}..{y.max():.3f} "
+          f"(std {y.std():.4f})")
+    print_reliability(frame, args.data)
     standalone = None
-    standalone_csv = args.data / "ofa_digits_standalone.csv"
+    standalone_csv = Path(f"{args.data}_standalone.csv")
     if standalone_csv.is_file():
         standalone = read_arch_table(standalone_csv, "accuracy", space)
         print(f"{standalone_csv.name}: {len(standalone[0])} archs, standalone accuracy "

@@ -29,7 +29,14 @@ from predictors._latency import (
     LayerwiseLatencyPredictor,
     SyntheticDevice,
 )
-from predictors._metrics import evaluate_predictor, kendall_tau, mae, mape, spearman
+from predictors._metrics import (
+    evaluate_predictor,
+    kendall_tau,
+    mae,
+    mape,
+    spearman,
+    split_half_reliability,
+)
 from predictors._proxies import (
     DEFAULT_PROXIES,
     Proxy,
@@ -75,4 +82,5 @@ __all__ = [
     "plot_learning_curve",
     "register_predictor",
     "spearman",
+    "split_half_reliability",
 ]

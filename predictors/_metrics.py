@@ -10,7 +10,7 @@ from scipy import stats
 
 from predictors.errors import PredictorError
 
-__all__ = ["kendall_tau", "spearman", "mae", "mape", "evaluate_predictor"]
+__all__ = ["kendall_tau", "spearman", "mae", "mape", "evaluate_predictor", "split_half_reliability"]
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -76,3 +76,30 @@ def evaluate_predictor(predictor: Any, archs: Sequence[Any], y: Any) -> dict[str
     out = predictor.predict(list(archs))
     mean = out[0] if isinstance(out, tuple) else out
     return {"kendall_tau": kendall_tau(y, mean), "spearman": spearman(y, mean), "mae": mae(y, mean)}
+
+
+def split_half_reliability(half_a: Any, half_b: Any) -> dict[str, float]:
+    """How well one noisy measurement of a set of archs can be ranked at all.
+
+    ``half_a`` and ``half_b`` are two independent measurements of the same archs,
+    each with half the budget of the full measurement (e.g. accuracy on two disjoint
+    halves of the held-out images, each after its own BN-calibration draw). Their
+    Pearson correlation ``r`` is the reliability of one half; the Spearman-Brown
+    formula ``2r / (1 + r)`` extrapolates it to the full measurement (both halves
+    pooled). Under a bivariate normal model, Kendall's tau is ``2/pi * asin(corr)``:
+    the tau between two independent full measurements (test-retest) follows from
+    the full reliability, and the tau of a perfect predictor (the noise-free value)
+    against one full measurement from its square root. No predictor can be expected
+    to beat that ``tau_ceiling`` on this ground truth.
+
+    Returns:
+        ``{"tau_halves", "r_halves", "r_full", "tau_retest", "tau_ceiling"}``.
+    """
+    a, b = _pair(half_a, half_b)
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        raise PredictorError("split_half_reliability needs >= 3 archs with varying values")
+    r = float(np.corrcoef(a, b)[0, 1])
+    r_full = max(0.0, 2 * r / (1 + r)) if r > -1 else 0.0
+    return {"tau_halves": kendall_tau(a, b), "r_halves": r, "r_full": r_full,
+            "tau_retest": float(2 / np.pi * np.arcsin(r_full)),
+            "tau_ceiling": float(2 / np.pi * np.arcsin(np.sqrt(r_full)))}

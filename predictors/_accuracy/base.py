@@ -42,17 +42,29 @@ class AccuracyPredictor(ABC):
     Args:
         space: the search space of the architectures.
         graph_features: append graph features of ``space.graph`` to ``space.encode``.
-        input_shape, num_classes: shapes used for graph features.
+        encoding: ``"onehot"``, ``"onehot+numeric"`` or ``"compact"`` (see
+            :class:`ArchFeaturizer`); ``None``: the model's default.
+        complexity_features: append log FLOPs and log params; ``None``: the model's default.
+        input_shape, num_classes: shapes used for graph and complexity features.
         seed: seed of every random choice the model makes.
     """
 
     name: ClassVar[str] = ""
+    # measured on two OFA ground truths (bench/README.md, Predictors): the compact
+    # encoding plus log FLOPs / params lifted the tau at 100 archs of ridge, GP and
+    # the MLP on both (GBDT keeps the one-hot encoding, see its class)
+    default_encoding: ClassVar[str] = "compact"
+    default_complexity_features: ClassVar[bool] = True
 
     def __init__(self, space: SearchSpace, *, graph_features: bool = False,
+                 encoding: str | None = None, complexity_features: bool | None = None,
                  input_shape: Sequence[int] | None = None, num_classes: int | None = None,
                  seed: int = 0) -> None:
         self.space = space
-        self.featurizer = ArchFeaturizer(space, graph_features, input_shape, num_classes)
+        encoding = self.default_encoding if encoding is None else encoding
+        complexity = self.default_complexity_features if complexity_features is None else complexity_features
+        self.featurizer = ArchFeaturizer(space, graph_features, input_shape, num_classes,
+                                         encoding=encoding, complexity=complexity)
         self.seed = int(seed)
         self._fitted = False
         self._x_mean = self._x_std = None
@@ -188,6 +200,8 @@ def load_predictor(path: str | Path, space: SearchSpace) -> AccuracyPredictor:
                              f"format {meta.get('format')!r}; expected format {FORMAT_VERSION})")
     feat = meta["featurizer"]
     predictor = get_predictor(meta["name"], space, graph_features=feat["graph"],
+                              encoding=feat.get("encoding", "onehot"),
+                              complexity_features=feat.get("complexity", False),
                               input_shape=feat["input_shape"], num_classes=feat["num_classes"],
                               seed=meta["seed"], **meta["hparams"])
     predictor.featurizer = ArchFeaturizer.from_config(space, feat)

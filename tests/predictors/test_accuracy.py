@@ -96,8 +96,9 @@ def test_tree_arrays_match_sklearn():
 
 
 def test_graph_features_extend_the_encoding(ofa_space, ofa_archs):
-    plain = get_predictor("ridge", ofa_space).features(ofa_archs[:3])
-    rich = get_predictor("ridge", ofa_space, graph_features=True).features(ofa_archs[:3])
+    kw = {"encoding": "onehot", "complexity_features": False}
+    plain = get_predictor("ridge", ofa_space, **kw).features(ofa_archs[:3])
+    rich = get_predictor("ridge", ofa_space, graph_features=True, **kw).features(ofa_archs[:3])
     assert rich.shape[1] > plain.shape[1]
     np.testing.assert_array_equal(rich[:, :plain.shape[1]], plain)
 
