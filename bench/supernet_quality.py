@@ -17,7 +17,7 @@ recalibration) against the same subnet trained standalone from scratch. Reports:
 supernet's own budget, so supernet variants are compared against one fixed ground
 truth (and the cache below can serve them all). The default, 4 epochs, is what a
 shared 2-core machine afforded for 16 subnets x 2 seeds; it is short of convergence
-(8 epochs add ~3-4 points on digits_aug, see bench/README.md), so ``--standalone-epochs 8``
+(8 epochs add +7.6 points on digits_aug, see bench/README.md), so ``--standalone-epochs 8``
 is the better reference where time allows.
 
 Standalone results are cached in ``--cache`` (a CSV keyed by dataset, split, space
