@@ -128,7 +128,7 @@ def _cifar10(root: str | Path | None, seed: int, val_frac: float) -> DataSplits:
 
 
 def load_dataset(name: str = "digits", root: str | Path | None = None, seed: int = 0,
-                 val_frac: float = 0.15, test_frac: float = 0.15) -> DataSplits:
+                 val_frac: float = 0.15, test_frac: float = 0.15, copies: int = 3) -> DataSplits:
     """Load a data set split into train / val / test with a seeded permutation.
 
     Args:
@@ -138,11 +138,19 @@ def load_dataset(name: str = "digits", root: str | Path | None = None, seed: int
         root: local folder for data sets that are not embedded.
         seed: split seed.
         val_frac, test_frac: split fractions (CIFAR-10 keeps its own test set).
+        copies: distorted copies per image for ``"digits_aug"``. The split by source
+            image does not depend on it, so a larger held-out set with more copies
+            (for less noisy accuracy measurements) shares no digit with the train
+            split of any other number of copies.
     """
+    if not isinstance(copies, int) or copies < 1:
+        raise DataError(f"copies must be a positive integer, got {copies!r}")
+    if copies != 3 and name != "digits_aug":
+        raise DataError(f"copies={copies} applies only to digits_aug, not to {name!r}")
     if name == "digits":
         return _digits(seed, val_frac, test_frac)
     if name == "digits_aug":
-        return _digits_aug(seed, val_frac, test_frac)
+        return _digits_aug(seed, val_frac, test_frac, copies=copies)
     if name == "cifar10":
         return _cifar10(root, seed, val_frac)
     raise DataError(f"unknown data set {name!r}; valid data sets: {', '.join(DATASETS)}")

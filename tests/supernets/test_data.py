@@ -42,3 +42,17 @@ def test_digits_aug_copies_resemble_their_source_digit():
 def test_unknown_data_set_lists_valid_names():
     with pytest.raises(DataError, match="digits_aug"):
         load_dataset("mnist")
+
+
+def test_digits_aug_more_copies_keep_the_source_split():
+    """More copies enlarge every split with the same source images (no digit leaks)."""
+    base, three, ten = load_dataset("digits"), load_dataset("digits_aug"), load_dataset("digits_aug", copies=10)
+    for b, a3, a10 in zip((base.train, base.val, base.test), (three.train, three.val, three.test),
+                          (ten.train, ten.val, ten.test)):
+        assert len(a10) == 10 * len(b)
+        assert torch.equal(a10.tensors[1], b.tensors[1].repeat(10))
+        assert torch.equal(a10.tensors[1][: len(a3)], a3.tensors[1])
+    with pytest.raises(DataError, match="copies"):
+        load_dataset("digits_aug", copies=0)
+    with pytest.raises(DataError, match="only to digits_aug"):
+        load_dataset("digits", copies=5)
