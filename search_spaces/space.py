@@ -247,19 +247,24 @@ class SearchSpace:
         """Architectures of the rows of a ``decision_table`` index matrix (rows checked)."""
         return self.decision_table.to_archs(self._checked_matrix(matrix))
 
-    def _checked_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """``matrix`` as int64 after checking that each row is an architecture of the table."""
+    def _checked_matrix(self, matrix: np.ndarray, activity: bool = True) -> np.ndarray:
+        """``matrix`` as int64 after checking that each row is an architecture of the table
+        (only that its indices are in range when ``activity`` is False)."""
         table = self.decision_table
         if table is None:
             raise ArchitectureError(f"space {self.name!r} has no decision table (recursive grammar)")
         matrix = np.asarray(matrix, dtype=np.int64)
         if matrix.ndim != 2 or matrix.shape[1] != table.num_slots:
             raise ArchitectureError(f"index matrix must have shape (n, {table.num_slots}), got {matrix.shape}")
-        bad = np.flatnonzero(~table.valid(matrix))
-        if bad.size:
-            raise ArchitectureError(f"row {int(bad[0])} of the index matrix is not an architecture of "
-                                    f"space {self.name!r} (an index out of range or a wrong slot activity)")
+        self._refuse_rows(~(table.valid(matrix) if activity else
+                            ((matrix >= -1) & (matrix < table.sizes)).all(axis=1)))
         return matrix
+
+    def _refuse_rows(self, bad: np.ndarray) -> None:
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            raise ArchitectureError(f"row {int(rows[0])} of the index matrix is not an architecture of "
+                                    f"space {self.name!r} (an index out of range or a wrong slot activity)")
 
     def suggest(self, trial: Any) -> Architecture:
         """Optuna define-by-run: every reached decision is a categorical parameter."""
@@ -322,23 +327,29 @@ class SearchSpace:
         architectures the vectorised walk cannot resolve, go through
         :meth:`complexity` one by one.
         """
-        if isinstance(archs, np.ndarray):
-            batch: list[Architecture] | np.ndarray = self._checked_matrix(archs)
-        else:
-            batch = [self.validate(a) for a in archs]
         shape = tuple(input_shape) if input_shape is not None else self.input_shape
         classes = int(num_classes or self.num_classes)
+        index = self._complexity_index(shape, classes)
+        if isinstance(archs, np.ndarray):
+            # the walk flags rows with a wrong slot activity itself (checked below);
+            # out-of-range indices must not reach it
+            batch: list[Architecture] | np.ndarray = self._checked_matrix(archs, activity=index is None)
+        else:
+            batch = [self.validate(a) for a in archs]
         flops = np.zeros(len(batch), np.int64)
         params = np.zeros(len(batch), np.int64)
         if not len(batch):
             return flops, params
-        index = self._complexity_index(shape, classes)
         if index is None:
             slow = np.arange(len(batch))
         else:
             sums, bad = index.sums(batch)
             flops[:], params[:] = sums[:, 0], sums[:, 1]
             slow = np.flatnonzero(bad)
+            if slow.size and isinstance(batch, np.ndarray):
+                invalid = np.zeros(len(batch), dtype=bool)
+                invalid[slow] = ~self.decision_table.valid(batch[slow])
+                self._refuse_rows(invalid)
         if slow.size:
             lagging = (self.decision_table.to_archs(batch[slow]) if isinstance(batch, np.ndarray)
                        else [batch[i] for i in slow.tolist()])

@@ -139,6 +139,16 @@ def test_invalid_index_matrix_row_is_refused():
         space.complexity_batch(matrix, (1, 8, 8), 10)
     with pytest.raises(ArchitectureError, match="shape"):
         space.complexity_batch(matrix[:, :3], (1, 8, 8), 10)
+    # indices in range, wrong activity: a slot left unreached, or one set that is not reached
+    good = space.to_matrix(space.sample_batch(20, 1))
+    assert (good[5] == -1).any()  # a stage below its largest depth
+    for row, slot, value in ((3, int(np.flatnonzero(good[3] >= 0)[-1]), -1),
+                             (5, int(np.flatnonzero(good[5] == -1)[0]), 0)):
+        broken = good.copy()
+        broken[row, slot] = value
+        assert not space.decision_table.valid(broken)[row]
+        with pytest.raises(ArchitectureError, match=f"row {row} of the index matrix"):
+            space.complexity_batch(broken, (1, 8, 8), 10)
 
 
 def test_recursive_space_refuses_an_index_matrix_and_handles_empty_batches():
