@@ -163,8 +163,11 @@ class _Batch:
         if self.to_value is not None:
             lookup = lookup[self.to_value]
         codes = lookup[self.matrix[column]]
-        self.bad |= active & (codes < 0)
-        return np.where(codes < 0, 0, codes)
+        missing = codes < 0  # value not among the choices, or no value at this path
+        if missing.any():
+            self.bad |= active & missing
+            codes[missing] = 0
+        return codes
 
 
 class VectorIndex:
