@@ -205,7 +205,7 @@ class VectorIndex:
         self.shapes: list[Shape] = []
         self.shape_ids: dict[Shape, int] = {}
         self.specs: list[LayerSpec] = []  # layer id -> spec
-        self.layer_values = np.zeros((0,) if columns is None else (0, columns), self.dtype)  # layer id ->
+        self.layer_values = np.zeros((0,) if columns is None else (0, columns), self.dtype)  # by layer id
         self.positions: dict[tuple, dict[str, Any]] = {}
         self._shape_maps: dict[tuple, np.ndarray] = {}
         self._paths, self._values = _Vocab(), _Vocab()
@@ -267,8 +267,8 @@ class VectorIndex:
         walk cannot resolve) must go to the caller's slow path, which validates them
         and raises a precise error. Architectures made by the space's decision table
         are read from their index rows instead of their dicts; ``archs`` may also be
-        an index matrix of ``space.decision_table`` (rows the caller has checked, e.g.
-        with ``decision_table.valid``).
+        an index matrix of ``space.decision_table`` whose indices are in range (a row
+        with a wrong slot activity is flagged in the mask).
         """
         if isinstance(archs, np.ndarray):
             if getattr(self.space, "decision_table", None) is None:
@@ -355,14 +355,13 @@ class VectorIndex:
                 self._fill(pos, r, c, path)
             cells = self._cells(pos, combo, shape, where)  # filling may add shapes: wider tables
             layer = pos["layer"].ravel().take(cells)
-        # an arch meets a position once, so the indexed add has no repeated index
         out_ids = pos["out"].ravel().take(cells)  # the input shape where the layer is invalid
         values = b.layer_table(self.layer_values)[layer]  # layer -1: the zero row
         if every:
             b.total += values
             b.bad |= layer < 0
             return out_ids
-        b.total[where] += values
+        b.total[where] += values  # an arch meets a position once: no repeated index
         b.bad[where[layer < 0]] = True
         out = shape.copy()
         out[where] = out_ids

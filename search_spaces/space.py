@@ -245,7 +245,8 @@ class SearchSpace:
 
     def from_matrix(self, matrix: np.ndarray) -> list[Architecture]:
         """Architectures of the rows of a ``decision_table`` index matrix (rows checked)."""
-        return self.decision_table.to_archs(self._checked_matrix(matrix))
+        matrix = self._checked_matrix(matrix)  # first: it refuses a space without a table
+        return self.decision_table.to_archs(matrix)
 
     def _checked_matrix(self, matrix: np.ndarray, activity: bool = True) -> np.ndarray:
         """``matrix`` as int64 after checking that each row is an architecture of the table
