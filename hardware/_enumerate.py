@@ -16,13 +16,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from hardware.errors import HardwareError
 from search_spaces import (
-    NUM_CLASSES,
     Cell,
     CellStack,
     Choice,
@@ -34,37 +32,14 @@ from search_spaces import (
     Repeat,
     Residual,
     SearchSpace,
-    SearchSpaceError,
     Seq,
     Value,
-    get_op,
+    resolve_spec,
 )
 
-__all__ = ["Enumeration", "enumerate_layers", "resolve_spec"]
+__all__ = ["Enumeration", "enumerate_layers", "resolve_spec"]  # resolve_spec: from search_spaces
 
 Shape = tuple[int, ...]
-
-
-def resolve_spec(op: str, params: dict[str, Any], in_shape: Shape, num_classes: int,
-                 path: str = "") -> LayerSpec | None:
-    """The `LayerSpec` a plan makes for this op, or ``None`` if it cannot take ``in_shape``.
-
-    Mirrors the planner: ``NUM_CLASSES`` becomes ``num_classes``, defaults are
-    filled, ``out=0`` becomes the input's channels. The tests check that specs made
-    here equal ``space.layers(arch)``.
-    """
-    opdef = get_op(op)
-    concrete = {k: (num_classes if v is NUM_CLASSES else v) for k, v in params.items()}
-    try:
-        resolved = opdef.resolve(concrete, path or op)
-        if resolved.get("out") == 0 and len(in_shape) == 3:
-            resolved["out"] = in_shape[0]
-        out_shape = opdef.out_shape(in_shape, resolved)
-    except (SearchSpaceError, ValueError, RuntimeError, IndexError, ZeroDivisionError):
-        return None
-    if any(d <= 0 for d in out_shape):
-        return None
-    return LayerSpec(op, tuple(sorted(resolved.items())), tuple(in_shape), tuple(out_shape), path)
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,16 @@ from hardware._device import IDENTITY_KEYS, VERSION_KEYS, Device, get_device
 from hardware._enumerate import enumerate_layers
 from hardware._profiler import Measurement, Profiler
 from hardware._reference import normalise, reference_spec, speed_factor
-from hardware._vector import VectorIndex, vectorisable
 from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
-from search_spaces import Architecture, LayerSpec, SearchSpace, get_op, get_space
+from search_spaces import (
+    Architecture,
+    LayerSpec,
+    SearchSpace,
+    VectorIndex,
+    get_op,
+    get_space,
+    vectorisable,
+)
 
 __all__ = ["LatencyTable", "fit_calibration"]  # fit_calibration re-exported from _calibration
 

@@ -43,7 +43,7 @@ class ArchFeaturizer:
     Then, when ``graph=True``, features of ``space.graph(arch)``: a count of op
     nodes per registered op, the numbers of nodes, edges and merge nodes, and the
     longest path length; when ``complexity=True``, log FLOPs and log params
-    (``space.complexity``).
+    (``space.complexity_batch``, vectorised over the batch).
 
     Args:
         space: the search space the architectures belong to.
@@ -106,9 +106,9 @@ class ArchFeaturizer:
             parts.append(block)
         return np.concatenate(parts, axis=1) if parts else np.zeros((len(index), 0), np.float32)
 
-    def _complexity_features(self, archs: list[Any]) -> np.ndarray:
-        costs = [self.space.complexity(a, self.input_shape, self.num_classes) for a in archs]
-        return np.log1p(np.array([[c.flops, c.params] for c in costs], float)).astype(np.float32)
+    def _complexity_features(self, archs: list[Any] | np.ndarray) -> np.ndarray:
+        flops, params = self.space.complexity_batch(archs, self.input_shape, self.num_classes)
+        return np.log1p(np.stack([flops, params], axis=1).astype(float)).astype(np.float32)
 
     def _graph_features(self, arch: Any) -> np.ndarray:
         g = self.space.graph(arch, self.input_shape, self.num_classes)
@@ -131,7 +131,8 @@ class ArchFeaturizer:
         if not archs:
             return np.zeros((0, self.size), np.float32)
         # batched (the decision table's matrix path where the space has one)
-        index = self.space.to_matrix(archs) if self._table is not None else None  # -1: not reached
+        wants_index = self._table is not None or (self.complexity and self.space.decision_table is not None)
+        index = self.space.to_matrix(archs) if wants_index else None  # -1: not reached
         parts = [self._onehot_features(index) if self._compact
                  else self.space.encode_batch(archs).astype(np.float32)]
         if self.graph:
@@ -139,7 +140,7 @@ class ArchFeaturizer:
         if self._numeric_slots:
             parts.append(self._numeric_features(index))
         if self.complexity:
-            parts.append(self._complexity_features(archs))
+            parts.append(self._complexity_features(archs if index is None else index))
         return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def config(self) -> dict[str, Any]:
@@ -168,7 +169,7 @@ def free_statistics(space: SearchSpace, archs: Sequence[Any], input_shape: Seque
     Args:
         space: the search space.
         archs: architectures.
-        input_shape, num_classes: passed to ``space.complexity``.
+        input_shape, num_classes: passed to ``space.complexity_batch``.
         latency: optional object with ``predict(archs) -> milliseconds`` (e.g. a
             ``hardware.LatencyTable``); adds a log-latency column.
 
@@ -176,12 +177,8 @@ def free_statistics(space: SearchSpace, archs: Sequence[Any], input_shape: Seque
         ``(stats, names)``: an ``(n, k)`` float array and its column names.
     """
     archs = list(archs)
-    flops, params = [], []
-    for arch in archs:
-        cost = space.complexity(arch, input_shape, num_classes)
-        flops.append(cost.flops)
-        params.append(cost.params)
-    columns = [np.log1p(np.asarray(flops, float)), np.log1p(np.asarray(params, float))]
+    flops, params = space.complexity_batch(archs, input_shape, num_classes)
+    columns = [np.log1p(flops.astype(float)), np.log1p(params.astype(float))]
     names = ["log_flops", "log_params"]
     if latency is not None:
         ms = np.asarray(latency.predict(archs), dtype=float).ravel()

@@ -6,6 +6,7 @@ Public API::
 """
 
 from search_spaces import builtin  # noqa: F401  (registers the built-in spaces)
+from search_spaces._vector import VectorIndex, vectorisable
 from search_spaces.architecture import Architecture
 from search_spaces.builtin import from_nb201_string, nb201_canonical, to_nb201_string
 from search_spaces.errors import ArchitectureError, GrammarError, SearchSpaceError, UnknownNameError
@@ -23,7 +24,7 @@ from search_spaces.grammar import (
     Seq,
     Value,
 )
-from search_spaces.layers import LayerSpec
+from search_spaces.layers import LayerSpec, resolve_spec
 from search_spaces.ops import NUM_CLASSES, OpDef, Param, get_op, list_ops, register_op
 from search_spaces.registry import get_space, list_spaces, register_space
 from search_spaces.space import Complexity, SearchSpace, layer_complexity
@@ -52,6 +53,7 @@ __all__ = [
     "Seq",
     "UnknownNameError",
     "Value",
+    "VectorIndex",
     "from_nb201_string",
     "get_op",
     "get_space",
@@ -61,5 +63,7 @@ __all__ = [
     "nb201_canonical",
     "register_op",
     "register_space",
+    "resolve_spec",
     "to_nb201_string",
+    "vectorisable",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from search_spaces._derive import (
     derive,
 )
 from search_spaces._plan import compile_plan, plan, plan_graph, plan_layers
+from search_spaces._vector import VectorIndex, vectorisable
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
 from search_spaces.grammar import Grammar
@@ -86,8 +87,11 @@ class SearchSpace:
         # Keys of architectures this space derived itself (sample, mutate, crossover,
         # suggest, validate): members by construction, so validate() skips the walk.
         self._members: OrderedDict[str, None] = OrderedDict()
+        # (input_shape, num_classes) -> VectorIndex of FLOPs and params (complexity_batch)
+        self._complexity_indexes: dict[tuple[Shape, int], VectorIndex] = {}
 
     _MEMBERS_MAX = 200_000
+    _INDEXES_MAX = 16
 
     def __getstate__(self) -> dict[str, Any]:
         # Caches stay behind (the plan cache wraps a bound method and cannot pickle), so
@@ -95,11 +99,13 @@ class SearchSpace:
         state = self.__dict__.copy()
         del state["_plans"]
         state["_members"] = OrderedDict()
+        state["_complexity_indexes"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._plans = functools.lru_cache(maxsize=4096)(self._plan_uncached)
+        self.__dict__.setdefault("_complexity_indexes", {})
 
     def _member(self, decisions: Mapping[str, Any]) -> Architecture:
         arch = decisions if isinstance(decisions, Architecture) else Architecture(decisions)
@@ -239,17 +245,27 @@ class SearchSpace:
 
     def from_matrix(self, matrix: np.ndarray) -> list[Architecture]:
         """Architectures of the rows of a ``decision_table`` index matrix (rows checked)."""
+        matrix = self._checked_matrix(matrix)  # first: it refuses a space without a table
+        return self.decision_table.to_archs(matrix)
+
+    def _checked_matrix(self, matrix: np.ndarray, activity: bool = True) -> np.ndarray:
+        """``matrix`` as int64 after checking that each row is an architecture of the table
+        (only that its indices are in range when ``activity`` is False)."""
         table = self.decision_table
         if table is None:
             raise ArchitectureError(f"space {self.name!r} has no decision table (recursive grammar)")
         matrix = np.asarray(matrix, dtype=np.int64)
         if matrix.ndim != 2 or matrix.shape[1] != table.num_slots:
             raise ArchitectureError(f"index matrix must have shape (n, {table.num_slots}), got {matrix.shape}")
-        bad = np.flatnonzero(~table.valid(matrix))
-        if bad.size:
-            raise ArchitectureError(f"row {int(bad[0])} of the index matrix is not an architecture of "
+        self._refuse_rows(~(table.valid(matrix) if activity else
+                            ((matrix >= -1) & (matrix < table.sizes)).all(axis=1)))
+        return matrix
+
+    def _refuse_rows(self, bad: np.ndarray) -> None:
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            raise ArchitectureError(f"row {int(rows[0])} of the index matrix is not an architecture of "
                                     f"space {self.name!r} (an index out of range or a wrong slot activity)")
-        return table.to_archs(matrix)
 
     def suggest(self, trial: Any) -> Architecture:
         """Optuna define-by-run: every reached decision is a categorical parameter."""
@@ -296,6 +312,69 @@ class SearchSpace:
             f, p = layer_complexity(spec)
             flops, params = flops + f, params + p
         return Complexity(flops, params)
+
+    def complexity_batch(self, archs: Sequence[Mapping[str, Any]] | np.ndarray,
+                         input_shape: Shape | None = None,
+                         num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`complexity` of each architecture, as two int64 arrays ``(flops, params)``.
+
+        Equal to ``complexity(arch)`` arch by arch. Each architecture is validated first
+        (free for ones this space made or validated before), so a bad one raises the
+        same :class:`ArchitectureError` naming its path; an index matrix of
+        ``decision_table`` (as :meth:`to_matrix` returns) may be passed instead, its
+        rows checked as in :meth:`from_matrix`. Non-recursive grammars sum the layers
+        with a :class:`~search_spaces.VectorIndex` (array gathers per op position; one
+        index is kept per input shape and number of classes); other spaces, and
+        architectures the vectorised walk cannot resolve, go through
+        :meth:`complexity` one by one.
+        """
+        shape = tuple(input_shape) if input_shape is not None else self.input_shape
+        classes = int(num_classes or self.num_classes)
+        index = self._complexity_index(shape, classes)
+        if isinstance(archs, np.ndarray):
+            # the walk flags rows with a wrong slot activity itself (checked below);
+            # out-of-range indices must not reach it
+            batch: list[Architecture] | np.ndarray = self._checked_matrix(archs, activity=index is None)
+        else:
+            batch = [self.validate(a) for a in archs]
+        flops = np.zeros(len(batch), np.int64)
+        params = np.zeros(len(batch), np.int64)
+        if not len(batch):
+            return flops, params
+        if index is None:
+            slow = np.arange(len(batch))
+        else:
+            sums, bad = index.sums(batch)
+            flops[:], params[:] = sums[:, 0], sums[:, 1]
+            slow = np.flatnonzero(bad)
+            if slow.size and isinstance(batch, np.ndarray):
+                invalid = np.zeros(len(batch), dtype=bool)
+                invalid[slow] = ~self.decision_table.valid(batch[slow])
+                self._refuse_rows(invalid)
+        if slow.size:
+            lagging = (self.decision_table.to_archs(batch[slow]) if isinstance(batch, np.ndarray)
+                       else [batch[i] for i in slow.tolist()])
+            for i, arch in zip(slow.tolist(), lagging, strict=True):
+                cost = self.complexity(arch, shape, classes)
+                flops[i], params[i] = cost.flops, cost.params
+        return flops, params
+
+    def _complexity_index(self, input_shape: Shape, num_classes: int) -> VectorIndex | None:
+        """The cached FLOPs/params :class:`VectorIndex` at this input, None if not vectorisable."""
+        if not self._vectorisable:
+            return None
+        key = (input_shape, num_classes)
+        index = self._complexity_indexes.get(key)
+        if index is None:
+            if len(self._complexity_indexes) >= self._INDEXES_MAX:
+                self._complexity_indexes.pop(next(iter(self._complexity_indexes)))
+            index = VectorIndex(self, input_shape, num_classes, layer_complexity, columns=2, dtype=np.int64)
+            self._complexity_indexes[key] = index
+        return index
+
+    @functools.cached_property
+    def _vectorisable(self) -> bool:
+        return vectorisable(self)
 
     # features ------------------------------------------------------------------------
     @functools.cached_property

@@ -35,6 +35,18 @@ def test_numeric_features_scale_each_reached_decision_and_zero_the_rest(ofa_spac
     np.testing.assert_allclose(x[:, -2:], stats, rtol=1e-5)
 
 
+@pytest.mark.parametrize("encoding", ["onehot", "compact"])
+def test_complexity_features_are_log_flops_and_params_of_each_arch(encoding, ofa_space, ofa_archs):
+    featurizer = ArchFeaturizer(ofa_space, encoding=encoding, complexity=True, input_shape=(1, 12, 12))
+    archs = [*ofa_archs[:10], *ofa_space.sample_batch(10, 7), ofa_archs[3].to_dict()]
+    x = featurizer.transform(archs)
+    costs = [ofa_space.complexity(a, (1, 12, 12), 10) for a in archs]
+    expected = np.log1p(np.array([[c.flops, c.params] for c in costs], float)).astype(np.float32)
+    np.testing.assert_array_equal(x[:, -2:], expected)
+    plain = ArchFeaturizer(ofa_space, encoding=encoding, input_shape=(1, 12, 12))
+    np.testing.assert_array_equal(x[:, :-2], plain.transform(archs))
+
+
 def test_compact_encoding_one_hot_only_for_global_or_categorical_slots(ofa_space, ofa_archs):
     table = ofa_space.decision_table
     compact = ArchFeaturizer(ofa_space, encoding="compact")
