@@ -49,7 +49,13 @@ from tqdm import tqdm
 from hardware import LatencyTable, Profiler, get_device
 from predictors import split_half_reliability
 from search_spaces import get_space
-from supernets import OFATrainConfig, evaluate_subnet, sandwich_schedule, train_supernet
+from supernets import (
+    OFATrainConfig,
+    evaluate_subnet,
+    load_supernet,
+    sandwich_schedule,
+    train_supernet,
+)
 from supernets.data import load_dataset
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -239,6 +245,17 @@ def main() -> None:
                         help="copy the lat_* columns by arch key from CSV (default: this run's own "
                              "earlier CSV; for digits_aug: ofa_digits_supernet.csv) instead of profiling; "
                              "the archs are then those of CSV, in its order")
+    parser.add_argument("--supernet", type=Path, default=None, metavar="RUN_DIR",
+                        help="score subnets of this trained supernet (a train_supernet run folder, e.g. "
+                             "one of bench/out/supernet_quality_runs/) instead of training one; its space "
+                             "options replace --width/--resolutions")
+    parser.add_argument("--eval-copies", type=int, default=3,
+                        help="digits_aug: distorted copies per held-out image (more: less image noise; "
+                             "same source images, the train split is unchanged)")
+    parser.add_argument("--name", default=None,
+                        help="file prefix under bench/data (default ofa_<dataset>)")
+    parser.add_argument("--no-latency", action="store_true",
+                        help="leave out the lat_* columns (no table builds, no end-to-end timing)")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[12, 16, 20, 24])
     parser.add_argument("--train-only", action="store_true", help="stop after training the supernet")
@@ -270,7 +287,7 @@ def main() -> None:
                "input_shape": list(data.input_shape)}
     space = get_space("mobilenetv3_ofa", **options)
     shape, classes = data.input_shape, data.num_classes
-    prefix = f"ofa_{args.dataset}"
+    prefix = args.name or f"ofa_{args.dataset}"
     csv_path = out_dir / f"{prefix}_supernet.csv"
     old_csv = None
     if args.reuse_latency is not None:
@@ -285,21 +302,30 @@ def main() -> None:
         if not old_csv.is_file():
             raise SystemExit(f"--reuse-latency: no {old_csv} to take the latencies from")
 
-    # 1. supernet (the library's default schedule) ----------------------------------------------
+    # 1. supernet (the library's default schedule, or a given trained one) ------------------------
     t0 = time.perf_counter()
-    phases = sandwich_schedule(args.epochs, lr=args.lr)
-    config = OFATrainConfig(space="mobilenetv3_ofa", space_options=options, phases=phases,
-                            data=args.dataset, batch_size=64, seed=args.seed, checkpoint_every=100,
-                            calib_images=args.calib_images)
-    suffix = "" if args.dataset == "digits" else f"_{args.dataset}"
-    run_dir = OUT / (("ofa_run_quick" if args.quick else "ofa_run") + suffix)
-    result = train_supernet(space, config, data, run_dir, resume=True, progress=False)
-    supernet = result.supernet
+    if args.supernet is not None:
+        run_dir = args.supernet
+        supernet, checkpoint = load_supernet(run_dir)
+        if checkpoint.get("data") != args.dataset:
+            raise SystemExit(f"--supernet {run_dir}: trained on {checkpoint.get('data')!r}, not {args.dataset!r}")
+        config = OFATrainConfig.from_dict(checkpoint["config"])
+        options = dict(checkpoint["space_options"])
+        space = get_space("mobilenetv3_ofa", **options)
+    else:
+        phases = sandwich_schedule(args.epochs, lr=args.lr)
+        config = OFATrainConfig(space="mobilenetv3_ofa", space_options=options, phases=phases,
+                                data=args.dataset, batch_size=64, seed=args.seed, checkpoint_every=100,
+                                calib_images=args.calib_images)
+        suffix = "" if args.dataset == "digits" else f"_{args.dataset}"
+        run_dir = OUT / (("ofa_run_quick" if args.quick else "ofa_run") + suffix)
+        supernet = train_supernet(space, config, data, run_dir, resume=True, progress=False).supernet
     print(f"supernet trained ({[(p.name, p.epochs, p.lr, p.schedule) for p in config.phases]}) "
           f"in {time.perf_counter() - t0:.0f} s; final val accuracy {final_val_acc(run_dir)}", flush=True)
     if args.train_only:
         return
-    halves = (data.val, data.test)
+    held = data if args.eval_copies == 3 else load_dataset(args.dataset, seed=args.seed, copies=args.eval_copies)
+    halves = (held.val, held.test)
     if args.probe:
         probe_protocol(supernet, unique_archs(space, args.probe, args.seed + 2), data, halves,
                        (256, 512, 1024))
@@ -352,7 +378,7 @@ def main() -> None:
     latency_from = None
     if old_csv is not None and reuse_latency(old_csv, frame):
         latency_from = old_csv.name
-    else:
+    elif not args.no_latency:
         frame.to_csv(csv_path, index=False)  # again below, with latencies
         measure_latency(space, archs, frame, options, shape, classes, args)
     frame.to_csv(csv_path, index=False)
@@ -367,7 +393,9 @@ def main() -> None:
             "supernet_config": config.to_dict(),
             "supernet_val_acc": final_val_acc(run_dir),
             "latency": (f"lat_* columns copied by arch key from {latency_from}" if latency_from
-                        else "profiled in this run"),
+                        else "none (--no-latency)" if args.no_latency else "profiled in this run"),
+            "eval_copies": args.eval_copies,
+            "supernet_dir": str(run_dir.relative_to(OUT.parent)) if run_dir.is_relative_to(OUT.parent) else str(run_dir),
             "reference_devices": ["cpu threads=1", "onnxruntime threads=1"],
             "new_device": "cpu threads=2 (end-to-end, first --measured rows)",
             "standalone": {"epochs": args.standalone_epochs, "lr": 0.05, "batch": 64}}
