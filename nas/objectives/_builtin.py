@@ -6,7 +6,7 @@ Each wraps a source through a duck-typed contract so the packages that provide i
 ==========================  ==========================================================
 objective                   source contract
 ==========================  ==========================================================
-:class:`Flops`/:class:`Params`  ``space.complexity(arch)`` (fvcore, cached per layer)
+:class:`Flops`/:class:`Params`  ``space.complexity_batch(archs)`` (fvcore per layer, summed in batch)
 :class:`TableLatency`       ``table.predict(archs) -> ms array`` (vectorised)
 :class:`MeasuredLatency`    any callable ``archs -> ms array``
 :class:`PredictedAccuracy`  ``predictor.predict(archs) -> (mean, std)``
@@ -48,8 +48,8 @@ class _Complexity(Objective):
         self.num_classes = num_classes
 
     def evaluate(self, archs: Sequence[Architecture]) -> np.ndarray:
-        return np.array([getattr(self.space.complexity(a, self.input_shape, self.num_classes),
-                                 self._field) for a in archs], dtype=float)
+        flops, params = self.space.complexity_batch(archs, self.input_shape, self.num_classes)
+        return (flops if self._field == "flops" else params).astype(float)
 
     @property
     def metadata(self) -> dict[str, Any]:
