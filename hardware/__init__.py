@@ -25,12 +25,13 @@ from hardware._device import (
     list_devices,
     register_device,
 )
-from hardware._enumerate import Enumeration, enumerate_layers, resolve_spec
+from hardware._enumerate import Enumeration, enumerate_layers
 from hardware._profiler import Measurement, Profiler, statistic_of
 from hardware._reference import normalise, reference_module, reference_spec, speed_factor
 from hardware._table import LatencyTable
 from hardware._validate import ValidationReport, compare, validate
 from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
+from search_spaces import resolve_spec  # moved to search_spaces; kept here for old imports
 
 __all__ = [
     "CPUDevice",

@@ -37,7 +37,7 @@ from search_spaces import (
     resolve_spec,
 )
 
-__all__ = ["Enumeration", "enumerate_layers", "resolve_spec"]  # resolve_spec: from search_spaces
+__all__ = ["Enumeration", "enumerate_layers"]
 
 Shape = tuple[int, ...]
 
