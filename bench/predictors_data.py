@@ -274,6 +274,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.eval_copies < 1 or (args.eval_copies != 3 and args.dataset != "digits_aug"):
+        parser.error(f"--eval-copies {args.eval_copies}: a positive count, and only for --dataset digits_aug")
     if args.score_calib_images is None:
         args.score_calib_images = args.calib_images
     if args.quick:
