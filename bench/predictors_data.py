@@ -57,6 +57,7 @@ from supernets import (
     train_supernet,
 )
 from supernets.data import load_dataset
+from supernets.errors import SupernetError
 
 DATA = Path(__file__).resolve().parent / "data"
 OUT = Path(__file__).resolve().parent / "out"
@@ -308,7 +309,10 @@ def main() -> None:
     t0 = time.perf_counter()
     if args.supernet is not None:
         run_dir = args.supernet
-        supernet, checkpoint = load_supernet(run_dir)
+        try:
+            supernet, checkpoint = load_supernet(run_dir)
+        except SupernetError as exc:
+            raise SystemExit(f"--supernet: {exc}") from None
         if checkpoint.get("data") != args.dataset:
             raise SystemExit(f"--supernet {run_dir}: trained on {checkpoint.get('data')!r}, not {args.dataset!r}")
         config = OFATrainConfig.from_dict(checkpoint["config"])
