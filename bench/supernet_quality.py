@@ -142,6 +142,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=24, help="supernet epochs")
     parser.add_argument("--lr", type=float, default=0.1, help="supernet peak learning rate")
     parser.add_argument("--n-random", type=int, default=2, help="random subnets per supernet step")
+    parser.add_argument("--sandwich-resolution", choices=("extremes", "random"), default="extremes",
+                        help="resolution of the largest and smallest subnet of each step "
+                             "(supernets.PhaseConfig.sandwich_resolution)")
     parser.add_argument("--kd-weight", type=float, default=1.0)
     parser.add_argument("--kd-temperature", type=float, default=1.0)
     parser.add_argument("--calib-images", default="1024",
@@ -158,6 +161,10 @@ def parse_args() -> argparse.Namespace:
                         help="wait for missing standalone results (filled by a --stage standalone "
                              "run beside this one) instead of training them")
     parser.add_argument("--cache", type=Path, default=OUT / "supernet_quality_standalone.csv")
+    parser.add_argument("--export", type=Path, default=None, metavar="CSV",
+                        help="also write the subnets (key, arch, accuracy = standalone seed mean, "
+                             "inherited_accuracy, flops, params) here, the format of "
+                             "bench/data/*_standalone.csv that predictor_quality.py reads")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -227,7 +234,8 @@ def main() -> None:
                   f" ({trained} trained, {time.perf_counter() - t0:.0f} s)", flush=True)
         return
 
-    phases = sandwich_schedule(args.epochs, lr=args.lr, n_random=args.n_random)
+    phases = sandwich_schedule(args.epochs, lr=args.lr, n_random=args.n_random,
+                               sandwich_resolution=args.sandwich_resolution)
     if args.quick:
         phases = tuple(dataclasses.replace(p, steps=3, warmup_steps=0) for p in phases)
     config = OFATrainConfig(space="mobilenetv3_ofa", space_options=options, data=args.dataset,
@@ -237,7 +245,8 @@ def main() -> None:
     run_id = hashlib.sha256(ident.encode()).hexdigest()[:12]
     run_dir = OUT / "supernet_quality_runs" / ("quick" if args.quick else run_id)
     print(f"supernet {run_id}: {args.epochs} epochs, lr {args.lr}, n_random {args.n_random}, "
-          f"kd weight {args.kd_weight} temperature {args.kd_temperature}; BN recalibration on "
+          f"kd weight {args.kd_weight} temperature {args.kd_temperature}, sandwich resolution "
+          f"{args.sandwich_resolution}; BN recalibration on "
           f"{min(calib, len(data.train))} training images; training (or resuming) in {run_dir} ...",
           flush=True)
     t0 = time.perf_counter()
@@ -278,7 +287,25 @@ def main() -> None:
         print(f"{label:<18} {arch['resolution.size']:>3} {flops:7.2f} {100 * inherited[i]:9.2f} " +
               " ".join(f"{100 * a:6.2f}" for a in accs), flush=True)
     t_eval = time.perf_counter() - t1
+    if args.export is not None:
+        export(args.export, space, archs, data, inherited, alone)
     report(args, result, t_super, t_eval, trained, np.array(inherited), np.array(alone))
+
+
+def export(path: Path, space, archs, data, inherited: list[float], alone: list[list[float]]) -> None:
+    """The subnets with both accuracies, as ``predictor_quality.py`` reads a standalone CSV."""
+    rows = []
+    for arch, inh, accs in zip(archs, inherited, alone, strict=True):
+        cost = space.complexity(arch, data.input_shape, data.num_classes)
+        rows.append({"key": arch.key, "arch": arch.to_json(), "accuracy": f"{np.mean(accs):.6f}",
+                     "inherited_accuracy": f"{inh:.6f}", "flops": cost.flops, "params": cost.params,
+                     "seeds": len(accs)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} subnets to {path}")
 
 
 def report(args, result, t_super: float, t_eval: float, trained: int, inherited: np.ndarray,

@@ -17,6 +17,7 @@ from supernets.errors import SupernetError
 __all__ = ["OFATrainConfig", "PhaseConfig", "progressive_shrinking", "sandwich_schedule"]
 
 SCHEDULES = ("cosine", "constant")
+SANDWICH_RESOLUTIONS = ("extremes", "random")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class PhaseConfig:
         eps_ramp_steps: delayed epsilon-shrinking (DEpS): over this many steps the
             probability that a decision of a random subnet leaves its maximum grows
             linearly from 0 to 1 (0: uniform sampling from the first step).
+        sandwich_resolution: input resolution of the largest and the smallest subnet
+            when resolution is elastic in the phase: ``"extremes"`` (the largest at
+            the largest, the smallest at the smallest, as in BigNAS) or ``"random"``
+            (one resolution drawn per step, shared by both). With ``"extremes"`` the
+            shared weights of the largest kernels/widths are trained mostly at the
+            largest input and those of the smallest at the smallest, which biases the
+            inherited accuracy of subnets that mix them (see :func:`sandwich_schedule`).
     """
 
     name: str
@@ -48,6 +56,7 @@ class PhaseConfig:
     warmup_steps: int = 0
     n_random: int = 2
     eps_ramp_steps: int = 0
+    sandwich_resolution: str = "extremes"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elastic", tuple(self.elastic))
@@ -62,10 +71,15 @@ class PhaseConfig:
             raise SupernetError(f"phase {self.name!r}: epochs, steps and n_random must be >= 0")
         if self.lr <= 0:
             raise SupernetError(f"phase {self.name!r}: lr must be > 0, got {self.lr}")
+        if self.sandwich_resolution not in SANDWICH_RESOLUTIONS:
+            raise SupernetError(
+                f"phase {self.name!r}: sandwich_resolution {self.sandwich_resolution!r} unknown; "
+                f"valid: {', '.join(SANDWICH_RESOLUTIONS)}")
 
 
 def sandwich_schedule(epochs: int = 24, lr: float = 0.1, n_random: int = 2,
-                      warmup_steps: int = 10) -> tuple[PhaseConfig, ...]:
+                      warmup_steps: int = 10,
+                      sandwich_resolution: str = "extremes") -> tuple[PhaseConfig, ...]:
     """The default schedule: every elastic kind from the first step (BigNAS).
 
     One cosine phase in which each step trains the largest subnet on the labels and
@@ -89,9 +103,10 @@ def sandwich_schedule(epochs: int = 24, lr: float = 0.1, n_random: int = 2,
         lr: peak learning rate (cosine decay to 0 after ``warmup_steps`` linear steps).
         n_random: random subnets per step besides the largest and the smallest.
         warmup_steps: linear warm-up steps.
+        sandwich_resolution: see :class:`PhaseConfig`.
     """
     return (PhaseConfig("sandwich", ELASTIC, epochs, lr=lr, n_random=n_random,
-                        warmup_steps=warmup_steps),)
+                        warmup_steps=warmup_steps, sandwich_resolution=sandwich_resolution),)
 
 
 def progressive_shrinking(epochs: int = 1, lr: float = 0.05, n_random: int = 2,
@@ -180,7 +195,11 @@ class OFATrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["phases"] = [{**p, "elastic": list(p["elastic"])} for p in out["phases"]]
+        # a field at its pre-existing behaviour is left out, so that runs (and their
+        # checkpoints and config hashes) from before the field existed still match
+        out["phases"] = [{**{k: v for k, v in p.items()
+                             if not (k == "sandwich_resolution" and v == "extremes")},
+                          "elastic": list(p["elastic"])} for p in out["phases"]]
         out["space_options"] = dict(self.space_options)
         return out
 

@@ -132,7 +132,11 @@ def _step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torc
           phase: PhaseConfig, config: OFATrainConfig, rng: np.random.Generator,
           phase_step: int) -> tuple[float, float, float]:
     opt.zero_grad(set_to_none=True)
-    net.set_active(net.largest_arch)
+    largest = net.largest_arch
+    shared_resolution = phase.sandwich_resolution == "random" and "resolution" in phase.elastic
+    if shared_resolution:
+        largest = net.sample(rng, ("resolution",))  # one random resolution, all else largest
+    net.set_active(largest)
     logits = net(x)
     loss = F.cross_entropy(logits, y)
     loss.backward()
@@ -141,7 +145,11 @@ def _step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torc
     if phase.elastic:
         soft = F.softmax(logits.detach() / config.kd_temperature, dim=1)
         eps = 1.0 if not phase.eps_ramp_steps else min(1.0, phase_step / phase.eps_ramp_steps)
-        archs = [net.smallest(phase.elastic)]
+        smallest = net.smallest(phase.elastic)
+        if shared_resolution:  # the smallest at the largest's drawn resolution
+            smallest = smallest.update({p: largest[p] for p, kind in net.categories.items()
+                                        if kind == "resolution" and p in largest})
+        archs = [smallest]
         archs += [net.sample(rng, phase.elastic, eps) for _ in range(phase.n_random)]
         for arch in archs:
             net.set_active(arch)

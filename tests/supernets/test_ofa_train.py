@@ -12,6 +12,7 @@ import torch
 
 from search_spaces import NUM_CLASSES, Grammar, Op, Repeat, SearchSpace, Seq, Value, get_space
 from supernets import (
+    OFASupernet,
     OFATrainConfig,
     PhaseConfig,
     SupernetError,
@@ -140,3 +141,40 @@ def test_sandwich_schedule_beats_a_late_start_of_the_small_subnets(digits, tmp_p
                                                        progress=False), digits)
     assert min(accs["sandwich"]) > 0.6, accs
     assert np.mean(accs["sandwich"][1:]) > np.mean(accs["late"][1:]) + 0.05, accs
+
+
+def _sandwich_resolutions(mode: str, steps: int = 12) -> list[tuple[int, int]]:
+    """(largest, smallest) input resolution of each of ``steps`` training steps."""
+    from supernets._ofa.train import _step
+
+    space = get_space("mobilenetv3_ofa", width_mult=0.25, resolutions=[8, 12, 16], input_shape=(1, 8, 8))
+    net = OFASupernet.from_space(space, 10, (1, 8, 8), seed=0)
+    phase = PhaseConfig("s", ("resolution", "kernel", "width", "depth"), steps=steps, n_random=1,
+                        sandwich_resolution=mode)
+    seen: list[int] = []
+    activate = net.set_active
+    net.set_active = lambda arch: seen.append(arch["resolution.size"]) or activate(arch)
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    rng = np.random.default_rng(0)
+    x, y = torch.randn(4, 1, 8, 8), torch.arange(4)
+    for i in range(steps):
+        _step(net, opt, x, y, phase, OFATrainConfig(space="mobilenetv3_ofa"), rng, i)
+    return [(seen[3 * i], seen[3 * i + 1]) for i in range(steps)]  # largest, smallest, 1 random
+
+
+def test_sandwich_resolution_extremes_and_random() -> None:
+    assert set(_sandwich_resolutions("extremes")) == {(16, 8)}
+    pairs = _sandwich_resolutions("random")
+    assert all(large == small for large, small in pairs)  # one draw shared by both
+    assert {large for large, _ in pairs} == {8, 12, 16}  # 12 draws from 3 values: all seen
+
+
+def test_sandwich_resolution_config() -> None:
+    with pytest.raises(SupernetError, match="sandwich_resolution 'middle' unknown; valid: extremes, random"):
+        PhaseConfig("s", ("resolution",), sandwich_resolution="middle")
+    default = OFATrainConfig(phases=sandwich_schedule(2)).to_dict()
+    assert "sandwich_resolution" not in default["phases"][0]  # configs (and hashes) of older runs hold
+    rand = OFATrainConfig(phases=sandwich_schedule(2, sandwich_resolution="random"))
+    assert rand.to_dict()["phases"][0]["sandwich_resolution"] == "random"
+    assert OFATrainConfig.from_dict(rand.to_dict()) == rand
+    assert OFATrainConfig.from_dict(default).phases[0].sandwich_resolution == "extremes"
