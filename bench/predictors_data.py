@@ -237,6 +237,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=16,
                         help="supernet epochs (the library's default sandwich schedule)")
     parser.add_argument("--lr", type=float, default=0.1, help="supernet peak learning rate")
+    parser.add_argument("--sandwich-resolution", choices=("extremes", "random"), default="random",
+                        help="supernets.PhaseConfig.sandwich_resolution of the supernet trained here "
+                             "(the supernets of the files before 2026-11-22 08:00 UTC: extremes)")
     parser.add_argument("--calib-images", type=int, default=1024,
                         help="BN recalibration images of the supernet config (its val metrics)")
     parser.add_argument("--score-calib-images", type=int, default=None,
@@ -319,7 +322,7 @@ def main() -> None:
         options = dict(checkpoint["space_options"])
         space = get_space("mobilenetv3_ofa", **options)
     else:
-        phases = sandwich_schedule(args.epochs, lr=args.lr)
+        phases = sandwich_schedule(args.epochs, lr=args.lr, sandwich_resolution=args.sandwich_resolution)
         config = OFATrainConfig(space="mobilenetv3_ofa", space_options=options, phases=phases,
                                 data=args.dataset, batch_size=64, seed=args.seed, checkpoint_every=100,
                                 calib_images=args.calib_images)

@@ -142,7 +142,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=24, help="supernet epochs")
     parser.add_argument("--lr", type=float, default=0.1, help="supernet peak learning rate")
     parser.add_argument("--n-random", type=int, default=2, help="random subnets per supernet step")
-    parser.add_argument("--sandwich-resolution", choices=("extremes", "random"), default="extremes",
+    parser.add_argument("--sandwich-resolution", choices=("extremes", "random"), default="random",
                         help="resolution of the largest and smallest subnet of each step "
                              "(supernets.PhaseConfig.sandwich_resolution)")
     parser.add_argument("--kd-weight", type=float, default=1.0)
