@@ -14,7 +14,7 @@ the chosen resolution):
 
     python bench/predictors_data.py [--quick] [--archs 600] [--standalone 60]
     python bench/predictors_data.py --dataset digits_aug --epochs 10 --archs 500 --standalone 0 \
-        --measured 0 --reuse-latency          # bench/data/ofa_digits_aug_*
+        --measured 0 --reuse-latency --sandwich-resolution extremes   # bench/data/ofa_digits_aug_*
 
 ``--dataset`` picks the data set (files ``bench/data/ofa_<dataset>_*``). Each arch's
 val half is scored after one BN-calibration draw and its test half after another
