@@ -16,6 +16,13 @@ Reported per design and number of networks: the mean and spread of the chosen
 ``gamma``, held-out Kendall tau and share within +-10%; plus the tau of a fixed
 ``gamma`` over the whole pool and the pass-vs-pass noise ceiling.
 
+Then per-op-group calibration, the model with one multiplier per group of layers
+(``mbconv`` blocks grouped by kernel, by expand ratio or by stride; every other
+layer one more group) instead of one for the whole sum:
+``m = sum_g a_g * S_g + b``, fitted on 16 random calibration networks by least
+squares on relative residuals, ridge-shrunk towards the common multiplier
+(``--group-ridge``), scored like the designs above.
+
     python bench/lut_calibration.py --clock thread            # ~11 min on a loaded 2-core VM
     python bench/lut_calibration.py --pool-file pool.json     # reuse a timed pool
 
@@ -77,6 +84,8 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--draws", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--group-ridge", type=float, default=1.0,
+                        help="ridge weight of the per-op-group multipliers towards the common one")
     args = parser.parse_args()
     if args.pool_file and args.pool_file.exists():
         pool = json.loads(args.pool_file.read_text())
@@ -119,7 +128,51 @@ def main() -> None:
                   f"{np.mean(taus):>6.3f} {np.std(taus):>5.3f} {100 * np.mean(within):>7.1f}%")
             if name == "contrast" and k == 16:
                 last = float(g.std())
+    per_group(args, layers, passes, splits)
     print(f"lut_calibration_gamma_sd_contrast_16: {last:.3f}")
+
+
+def _group(spec, how: str) -> str:
+    if spec.op != "mbconv" or how == "none":
+        return "all" if how == "none" else "other"
+    return f"{how} {dict(spec.params)[how]}"
+
+
+def per_group(args, layers: list[np.ndarray], passes: np.ndarray, splits: list[np.ndarray]) -> None:
+    """Held-out tau / share within +-10% of per-op-group multipliers (see the module doc)."""
+    space = get_space("mobilenetv3_ofa", width_mult=args.width_mult, resolutions=[args.resolution])
+    gen = np.random.default_rng(args.seed)  # the pool's archs, drawn as time_pool drew them
+    specs = [space.layers(space.sample(gen)) for _ in layers]
+    if any(len(s) != len(t) for s, t in zip(specs, layers, strict=True)):
+        raise SystemExit("the pool file does not hold this --seed/--width-mult/--resolution's archs")
+    n, k = len(layers), 16
+    rng = np.random.default_rng(1)
+    print(f"per-op-group calibration ({k} random calibration networks, {len(splits)} draws, ridge "
+          f"{args.group_ridge} towards the common multiplier):")
+    for how in ("none", "kernel", "expand", "stride"):
+        names = sorted({_group(sp, how) for net in specs for sp in net})
+        sums = np.zeros((n, len(names)))
+        for i, (net, times) in enumerate(zip(specs, layers, strict=True)):
+            for sp, t in zip(net, times, strict=True):
+                sums[i, names.index(_group(sp, how))] += t
+        taus, within = [], []
+        for perm in splits:
+            cal = rng.choice(perm[: n // 2], k, replace=False)
+            test = perm[n // 2:]
+            m = passes[0][cal]
+            design = np.hstack([sums[cal], np.ones((k, 1))]) / m[:, None]  # relative residuals
+            common = np.median(m / sums[cal].sum(1))
+            lam = np.sqrt(args.group_ridge)
+            prior = np.hstack([lam * np.eye(len(names)), np.zeros((len(names), 1))])
+            coef = np.linalg.lstsq(np.vstack([design, prior]),
+                                   np.concatenate([np.ones(k), lam * common * np.ones(len(names))]),
+                                   rcond=None)[0]
+            pred = np.hstack([sums[test], np.ones((len(test), 1))]) @ coef
+            measured = passes[1][test] * np.median(passes[0][cal] / passes[1][cal])
+            taus.append(kendalltau(pred, measured).statistic)
+            within.append(np.mean(np.abs(pred / measured - 1) < 0.1))
+        print(f"  groups by {how:<7} ({len(names):>2} multipliers): tau {np.mean(taus):.3f} "
+              f"+- {np.std(taus):.3f}, within +-10% {100 * np.mean(within):.1f}%")
 
 
 if __name__ == "__main__":
