@@ -1,7 +1,8 @@
 """OFA supernet quality: inherited accuracy vs the same subnets trained from scratch.
 
 Trains a reduced ``mobilenetv3_ofa`` supernet with the library's default schedule
-(``supernets.sandwich_schedule``: every kind elastic from the first step) on
+(``supernets.sandwich_schedule``: every kind elastic from the first step, the largest
+and smallest subnet at one drawn resolution per step) for 48 epochs on
 ``--dataset`` (default ``digits_aug``), then for random subnets (plus the largest and
 the smallest) compares the held-out accuracy with inherited weights (+ BN
 recalibration) against the same subnet trained standalone from scratch. Reports:
@@ -139,7 +140,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--standalone-lr", type=float, default=0.05)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[12, 16, 20, 24])
-    parser.add_argument("--epochs", type=int, default=24, help="supernet epochs")
+    parser.add_argument("--epochs", type=int, default=48,
+                        help="supernet epochs (48: see bench/README.md, OFA supernet, session 5)")
     parser.add_argument("--lr", type=float, default=0.1, help="supernet peak learning rate")
     parser.add_argument("--n-random", type=int, default=2, help="random subnets per supernet step")
     parser.add_argument("--sandwich-resolution", choices=("extremes", "random"), default="random",
