@@ -97,6 +97,20 @@ def _digits_aug(seed: int, val_frac: float, test_frac: float, copies: int = 3,
     return DataSplits("digits_aug", *splits, (1, size, size), 10)
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that builds numpy arrays and builtin containers only (no other globals)."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("_codecs", "encode")}  # how protocol-2 pickles written by Python 3 store bytes
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load global {module}.{name} (only numpy arrays are allowed)")
+
+
 def _cifar10(root: str | Path | None, seed: int, val_frac: float) -> DataSplits:
     if root is None:
         raise DataError("data set 'cifar10' needs a local path (data.root); nothing is downloaded")
@@ -110,10 +124,16 @@ def _cifar10(root: str | Path | None, seed: int, val_frac: float) -> DataSplits:
 
     def read(name: str) -> tuple[np.ndarray, np.ndarray]:
         with open(folder / name, "rb") as fh:
-            # The CIFAR-10 python batches are pickles by format; only plain arrays are read.
-            batch = pickle.load(fh, encoding="bytes")  # noqa: S301
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        return data, np.asarray(batch[b"labels"], dtype=np.int64)
+            try:  # pickles by format: only numpy arrays and plain containers are let through
+                batch = _ArrayUnpickler(fh, encoding="bytes").load()
+            except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+                raise DataError(f"cifar10 batch {folder / name}: {exc}") from None
+        try:
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            return data, np.asarray(batch[b"labels"], dtype=np.int64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"cifar10 batch {folder / name}: not a CIFAR-10 batch "
+                            f"(needs b'data' N x 3072 uint8 and b'labels'): {exc}") from None
 
     mean = np.array([0.4914, 0.4822, 0.4465], np.float32)[:, None, None]
     std = np.array([0.2470, 0.2435, 0.2616], np.float32)[:, None, None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -56,3 +57,37 @@ def test_digits_aug_more_copies_keep_the_source_split():
         load_dataset("digits_aug", copies=0)
     with pytest.raises(DataError, match="only to digits_aug"):
         load_dataset("digits", copies=5)
+
+
+def _cifar_folder(tmp_path, n: int = 20):
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, n)]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return folder
+
+
+def test_cifar10_reads_local_batches(tmp_path) -> None:
+    _cifar_folder(tmp_path)
+    data = load_dataset("cifar10", root=tmp_path)
+    assert data.input_shape == (3, 32, 32) and data.num_classes == 10
+    assert len(data.train) + len(data.val) == 100 and len(data.test) == 20
+
+
+def test_cifar10_refuses_a_pickle_with_other_globals(tmp_path) -> None:
+    import pickle
+
+    folder = _cifar_folder(tmp_path)
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Payload()}))
+    with pytest.raises(DataError, match=r"data_batch_3: refused to load global builtins\.print"):
+        load_dataset("cifar10", root=tmp_path)
