@@ -133,9 +133,9 @@ def main() -> None:
 
 
 def _group(spec, how: str) -> str:
-    if spec.op != "mbconv" or how == "none":
-        return "all" if how == "none" else "other"
-    return f"{how} {dict(spec.params)[how]}"
+    if how == "none":
+        return "all"
+    return f"{how} {dict(spec.params)[how]}" if spec.op == "mbconv" else "other"
 
 
 def per_group(args, layers: list[np.ndarray], passes: np.ndarray, splits: list[np.ndarray]) -> None:

@@ -296,12 +296,10 @@ def main() -> None:
 
 def export(path: Path, space, archs, data, inherited: list[float], alone: list[list[float]]) -> None:
     """The subnets with both accuracies, as ``predictor_quality.py`` reads a standalone CSV."""
-    rows = []
-    for arch, inh, accs in zip(archs, inherited, alone, strict=True):
-        cost = space.complexity(arch, data.input_shape, data.num_classes)
-        rows.append({"key": arch.key, "arch": arch.to_json(), "accuracy": f"{np.mean(accs):.6f}",
-                     "inherited_accuracy": f"{inh:.6f}", "flops": cost.flops, "params": cost.params,
-                     "seeds": len(accs)})
+    flops, params = space.complexity_batch(archs, data.input_shape, data.num_classes)
+    rows = [{"key": arch.key, "arch": arch.to_json(), "accuracy": f"{np.mean(accs):.6f}",
+             "inherited_accuracy": f"{inh:.6f}", "flops": int(f), "params": int(n), "seeds": len(accs)}
+            for arch, inh, accs, f, n in zip(archs, inherited, alone, flops, params, strict=True)]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -45,6 +45,9 @@ class PhaseConfig:
             shared weights of the largest kernels/widths are trained mostly at the
             largest input and those of the smallest at the smallest, which biases the
             inherited accuracy of subnets that mix them (see :func:`sandwich_schedule`).
+            A phase that does not name it (every config written before it existed)
+            means ``"extremes"``; :func:`sandwich_schedule`, the default schedule,
+            uses ``"random"``, and so should hand-written phases.
     """
 
     name: str
