@@ -16,6 +16,7 @@ and ``validate`` measures on that scale (see ``hardware/_reference.py``).
 
 from hardware._calibration import fit_calibration
 from hardware._device import (
+    DEVICES,
     CPUDevice,
     CUDADevice,
     Device,
@@ -34,6 +35,7 @@ from hardware.errors import HardwareError, MissingEntriesError, TableMismatchErr
 from search_spaces import resolve_spec  # moved to search_spaces; kept here for old imports
 
 __all__ = [
+    "DEVICES",
     "CPUDevice",
     "CUDADevice",
     "Device",

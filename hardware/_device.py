@@ -22,9 +22,11 @@ import torch
 from torch import nn
 
 from hardware.errors import HardwareError
+from search_spaces import Registry
 
 __all__ = [
     "CPUDevice",
+    "DEVICES",
     "CUDADevice",
     "Device",
     "OnnxRuntimeDevice",
@@ -313,19 +315,13 @@ class OnnxRuntimeDevice(Device):
         return run
 
 
-_DEVICES: dict[str, Callable[..., Device]] = {}
+DEVICES: Registry[Callable[..., Device]] = Registry("device", HardwareError)
+"""Device factories ``(**options) -> Device`` by name."""
 
 
 def register_device(name: str, *, replace: bool = False) -> Callable[[Callable[..., Device]], Callable[..., Device]]:
     """Decorator registering a device factory ``(**options) -> Device`` under ``name``."""
-
-    def decorator(factory: Callable[..., Device]) -> Callable[..., Device]:
-        if name in _DEVICES and not replace:
-            raise HardwareError(f"device {name!r} is already registered (pass replace=True)")
-        _DEVICES[name] = factory
-        return factory
-
-    return decorator
+    return DEVICES.register(name, replace=replace)
 
 
 register_device("cpu")(CPUDevice)
@@ -335,7 +331,7 @@ register_device("onnxruntime")(OnnxRuntimeDevice)
 
 def list_devices() -> list[str]:
     """Names of the registered devices, sorted."""
-    return sorted(_DEVICES)
+    return DEVICES.names()
 
 
 def get_device(name: str, **options: Any) -> Device:
@@ -345,13 +341,4 @@ def get_device(name: str, **options: Any) -> Device:
         HardwareError: for an unknown name (listing the valid ones), an unknown
             option (listing the device's options) or a device that is absent.
     """
-    if name not in _DEVICES:
-        raise HardwareError(f"unknown device {name!r}; valid devices: {', '.join(list_devices())}")
-    factory = _DEVICES[name]
-    import inspect
-
-    accepted = [p for p in inspect.signature(factory).parameters if p != "self"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise HardwareError(f"device {name!r} has no option(s) {unknown}; its options are {accepted}")
-    return factory(**options)
+    return DEVICES.create(name, **options)

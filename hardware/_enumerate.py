@@ -34,6 +34,7 @@ from search_spaces import (
     SearchSpace,
     Seq,
     Value,
+    as_generator,
     resolve_spec,
 )
 
@@ -77,7 +78,7 @@ def enumerate_layers(space: SearchSpace, input_shape: Shape, num_classes: int,
             "exhaustively; use method='sampled'"
         )
     if method == "sampled" or (method == "auto" and recursive):
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        gen = as_generator(rng)
         seen: dict[LayerSpec, None] = {}
         for _ in range(n_samples):
             for spec in space.layers(space.sample(gen), input_shape, num_classes):

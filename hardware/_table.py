@@ -48,6 +48,7 @@ from search_spaces import (
     LayerSpec,
     SearchSpace,
     VectorIndex,
+    as_generator,
     get_op,
     get_space,
     vectorisable,
@@ -301,7 +302,7 @@ class LatencyTable:
                 early, layers profiled late and the calibration networks on one scale,
                 and lets :func:`~hardware.validate` measure on that scale too.
         """
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        gen = as_generator(rng)
         shape = tuple(input_shape) if input_shape is not None else space.input_shape
         classes = int(num_classes or space.num_classes)
         profiler = profiler or Profiler()
@@ -369,7 +370,7 @@ class LatencyTable:
         deviation) and that of held-out tau from 0.015 to 0.009; with 16-24 networks
         the two designs were about equal.
         """
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        gen = as_generator(rng)
         candidates = [self.space.sample(gen) for _ in range(max(pool, n))]
         try:
             sums = self.predict_raw(candidates)

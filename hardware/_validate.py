@@ -15,7 +15,7 @@ from hardware._profiler import Profiler
 from hardware._reference import check_reference, speed_factor
 from hardware._table import LatencyTable
 from hardware.errors import HardwareError
-from search_spaces import Architecture
+from search_spaces import Architecture, as_generator
 
 __all__ = ["ValidationReport", "compare", "validate"]
 
@@ -171,7 +171,7 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
 
     if not isinstance(repeats, int) or repeats < 1:
         raise HardwareError(f"validate: repeats must be an int >= 1, got {repeats!r}")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = as_generator(rng)
     space = table.space
     archs = list(archs) if archs is not None else [space.sample(gen) for _ in range(n)]
     if device is None:

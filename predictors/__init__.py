@@ -9,6 +9,7 @@ supernet evaluators from other packages are taken as duck-typed arguments.
 """
 
 from predictors._accuracy import (
+    PREDICTORS,
     AccuracyPredictor,
     GBDTPredictor,
     GPPredictor,
@@ -39,6 +40,7 @@ from predictors._metrics import (
 )
 from predictors._proxies import (
     DEFAULT_PROXIES,
+    PROXIES,
     Proxy,
     ProxyCombination,
     compute_proxies,
@@ -50,6 +52,8 @@ from predictors._proxies import (
 from predictors.errors import PredictorError
 
 __all__ = [
+    "PREDICTORS",
+    "PROXIES",
     "DEFAULT_PROXIES",
     "FewShotLatencyPredictor",
     "LayerFeaturizer",

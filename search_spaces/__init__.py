@@ -6,6 +6,14 @@ Public API::
 """
 
 from search_spaces import builtin  # noqa: F401  (registers the built-in spaces)
+from search_spaces._registry import (
+    ENTRY_POINT_GROUP,
+    Registry,
+    RngLike,
+    as_generator,
+    load_entry_point_plugins,
+    load_plugin,
+)
 from search_spaces._vector import VectorIndex, vectorisable
 from search_spaces.architecture import Architecture
 from search_spaces.builtin import from_nb201_string, nb201_canonical, to_nb201_string
@@ -25,12 +33,17 @@ from search_spaces.grammar import (
     Value,
 )
 from search_spaces.layers import LayerSpec, resolve_spec
-from search_spaces.ops import NUM_CLASSES, OpDef, Param, get_op, list_ops, register_op
-from search_spaces.registry import get_space, list_spaces, register_space
+from search_spaces.ops import NUM_CLASSES, OPS, OpDef, Param, get_op, list_ops, register_op
+from search_spaces.registry import SPACES, get_space, list_spaces, register_space
 from search_spaces.space import Complexity, SearchSpace, layer_complexity
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "NUM_CLASSES",
+    "OPS",
+    "Registry",
+    "RngLike",
+    "SPACES",
     "Architecture",
     "ArchitectureError",
     "Cell",
@@ -54,12 +67,15 @@ __all__ = [
     "UnknownNameError",
     "Value",
     "VectorIndex",
+    "as_generator",
     "from_nb201_string",
     "get_op",
     "get_space",
     "layer_complexity",
     "list_ops",
     "list_spaces",
+    "load_entry_point_plugins",
+    "load_plugin",
     "nb201_canonical",
     "register_op",
     "register_space",

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from search_spaces._derive import join
+from search_spaces._registry import as_generator
 from search_spaces.architecture import Architecture, _jsonable
 from search_spaces.errors import ArchitectureError
 from search_spaces.grammar import (
@@ -56,10 +57,6 @@ from search_spaces.grammar import (
 __all__ = ["DecisionTable", "compile_table"]
 
 INACTIVE = -1
-
-
-def _gen(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 class _NotCompilable(Exception):
@@ -268,7 +265,7 @@ class DecisionTable:
     def sample_batch(self, n: int, rng: np.random.Generator | int | None) -> np.ndarray:
         """``n`` architectures drawn as ``SearchSpace.sample`` draws them (per-slot
         independent, by the grammar's probabilities), as an index matrix."""
-        return self._resolve(self._draw(n, _gen(rng)), None)
+        return self._resolve(self._draw(n, as_generator(rng)), None)
 
     def mutate_batch(self, x: np.ndarray, rng: np.random.Generator | int | None, n: int = 1,
                      rate: float | None = None) -> np.ndarray:
@@ -281,7 +278,7 @@ class DecisionTable:
         unchanged.
         """
         x = np.array(x, dtype=np.int64, copy=True)
-        rng = _gen(rng)
+        rng = as_generator(rng)
         if len(x) == 0:
             return x
         rows = np.arange(len(x))
@@ -302,7 +299,7 @@ class DecisionTable:
     def crossover_batch(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator | int | None) -> np.ndarray:
         """Uniform crossover of rows ``a[i]`` and ``b[i]`` (``SearchSpace.crossover``)."""
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-        rng = _gen(rng)
+        rng = as_generator(rng)
         take_a = rng.random(a.shape) < 0.5
         child = np.where((a >= 0) & (b >= 0), np.where(take_a, a, b), np.maximum(a, b))
         return self._resolve(child, self._draw(len(child), rng))

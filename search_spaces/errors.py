@@ -30,11 +30,7 @@ class ArchitectureError(SearchSpaceError):
 
 
 class UnknownNameError(SearchSpaceError, KeyError):
-    """A registry lookup with a name that is not registered."""
-
-    def __init__(self, kind: str, name: str, valid: list[str]) -> None:
-        self.kind, self.name, self.valid = kind, name, valid
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(sorted(valid))}")
+    """A registry lookup with a name that is not registered (the message lists the valid ones)."""
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return self.args[0]

@@ -24,6 +24,7 @@ from search_spaces._derive import (
     derive,
 )
 from search_spaces._plan import compile_plan, plan, plan_graph, plan_layers
+from search_spaces._registry import RngLike, as_generator
 from search_spaces._vector import VectorIndex, vectorisable
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
@@ -32,13 +33,6 @@ from search_spaces.layers import LayerSpec
 from search_spaces.ops import Shape, get_op
 
 __all__ = ["Complexity", "SearchSpace"]
-
-RngLike = np.random.Generator | int | None
-
-
-def _rng(rng: RngLike) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
 
 @dataclass(frozen=True)
 class Complexity:
@@ -137,7 +131,7 @@ class SearchSpace:
 
     def sample(self, rng: RngLike = None) -> Architecture:
         """Draw an architecture following the grammar's probabilities (uniform by default)."""
-        _, rec = self._derive(RandomDecider(_rng(rng)))
+        _, rec = self._derive(RandomDecider(as_generator(rng)))
         return self._member(rec.decisions)
 
     def validate(self, arch: Mapping[str, Any]) -> Architecture:
@@ -172,7 +166,7 @@ class SearchSpace:
 
     def mutate(self, arch: Architecture, rng: RngLike = None, n: int = 1) -> Architecture:
         """Change ``n`` random decisions; sub-decisions of a changed production are re-drawn."""
-        gen = _rng(rng)
+        gen = as_generator(rng)
         _, rec = self._derive(ArchDecider(arch))
         proposal = dict(arch)
         for _ in range(n):
@@ -188,7 +182,7 @@ class SearchSpace:
 
     def crossover(self, a: Architecture, b: Architecture, rng: RngLike = None) -> Architecture:
         """Uniform crossover of decisions; the child is re-derived so it stays in the space."""
-        gen = _rng(rng)
+        gen = as_generator(rng)
         proposal = {}
         for path in sorted(set(a) | set(b)):
             if path in a and path in b:
@@ -208,7 +202,7 @@ class SearchSpace:
 
     def sample_batch(self, n: int, rng: RngLike = None) -> list[Architecture]:
         """``n`` samples (the decision table's batch draw when the space compiles one)."""
-        gen = _rng(rng)
+        gen = as_generator(rng)
         table = self.decision_table
         if table is None:
             return [self.sample(gen) for _ in range(n)]
@@ -216,7 +210,7 @@ class SearchSpace:
 
     def mutate_batch(self, archs: list[Architecture], rng: RngLike = None) -> list[Architecture]:
         """One mutation of each architecture (batched :meth:`mutate`)."""
-        gen = _rng(rng)
+        gen = as_generator(rng)
         table = self.decision_table
         if table is None:
             return [self.mutate(a, gen) for a in archs]
@@ -225,7 +219,7 @@ class SearchSpace:
     def crossover_batch(self, a: list[Architecture], b: list[Architecture],
                         rng: RngLike = None) -> list[Architecture]:
         """Crossover of ``a[i]`` with ``b[i]`` (batched :meth:`crossover`)."""
-        gen = _rng(rng)
+        gen = as_generator(rng)
         table = self.decision_table
         if table is None:
             return [self.crossover(x, y, gen) for x, y in zip(a, b, strict=True)]

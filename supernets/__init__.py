@@ -18,13 +18,14 @@ from supernets._ofa.config import (
     progressive_shrinking,
     sandwich_schedule,
 )
-from supernets._ofa.dynamic import DynamicOp, KernelTransform, register_dynamic_op
+from supernets._ofa.dynamic import DYNAMIC_OPS, DynamicOp, KernelTransform, register_dynamic_op
 from supernets._ofa.evaluate import evaluate_subnet
 from supernets._ofa.supernet import OFASupernet
 from supernets._ofa.train import TrainResult, load_supernet, train_supernet
 from supernets.errors import SupernetError
 
 __all__ = [
+    "DYNAMIC_OPS",
     "DartsConfig",
     "DartsResult",
     "DartsSupernet",

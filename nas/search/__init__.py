@@ -8,7 +8,7 @@ Example:
     >>> result.front, result.hypervolume([2e6, 0.0])
 """
 
-from nas.search._base import SearchEngine, get_engine, list_engines, register_engine
+from nas.search._base import ENGINES, SearchEngine, get_engine, list_engines, register_engine
 from nas.search._engines import NSGA2, RandomSearch, RegularizedEvolution
 from nas.search._optuna import OptunaEngine, OptunaGP, OptunaNSGA2, OptunaTPE
 from nas.search._pareto import (
@@ -24,6 +24,7 @@ from nas.search._runner import Evaluator, evaluate_batch, run_search
 from nas.search._study import load_result
 
 __all__ = [
+    "ENGINES",
     "NSGA2",
     "Constraint",
     "Evaluation",

@@ -9,12 +9,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nas.errors import SearchError
-from search_spaces import Architecture, SearchSpace
+from search_spaces import Architecture, Registry, SearchSpace
 
-__all__ = ["SearchEngine", "get_engine", "list_engines", "register_engine"]
-
-_ENGINES: dict[str, type[SearchEngine]] = {}
-
+__all__ = ["ENGINES", "SearchEngine", "get_engine", "list_engines", "register_engine"]
 
 class SearchEngine(ABC):
     """Proposes architectures in batches and learns from their scores.
@@ -122,36 +119,29 @@ class SearchEngine(ABC):
         return arch
 
 
-def register_engine(name: str) -> Callable[[type[SearchEngine]], type[SearchEngine]]:
-    """Class decorator adding an engine to the registry under ``name``."""
+ENGINES: Registry[type[SearchEngine]] = Registry("engine", SearchError)
+"""Search-engine classes by name; each is built as ``cls(space, **options)``."""
+
+
+def register_engine(name: str, *, replace: bool = False) -> Callable[[type[SearchEngine]], type[SearchEngine]]:
+    """Class decorator adding an engine to the registry under ``name`` (sets ``cls.name``)."""
 
     def deco(cls: type[SearchEngine]) -> type[SearchEngine]:
-        if name in _ENGINES:
-            raise SearchError(f"engine {name!r} is already registered")
+        ENGINES.add(name, cls, replace=replace)
         cls.name = name
-        _ENGINES[name] = cls
         return cls
 
     return deco
 
 
 def list_engines() -> list[str]:
-    return sorted(_ENGINES)
+    """Names of the registered engines, sorted."""
+    return ENGINES.names()
 
 
 def get_engine(name: str, space: SearchSpace, **options: Any) -> SearchEngine:
     """Build a registered engine by name; unknown names and options list the valid ones."""
-    try:
-        cls = _ENGINES[name]
-    except KeyError:
-        raise SearchError(f"unknown engine {name!r}; valid: {', '.join(list_engines())}") from None
-    import inspect
-
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "space")]
-    bad = sorted(set(options) - set(valid))
-    if bad:
-        raise SearchError(f"engine {name!r} has no option {bad[0]!r}; valid: {', '.join(valid)}")
-    return cls(space, **options)
+    return ENGINES.create(name, space, **options)
 
 
 def archs_to_json(archs: Sequence[Architecture]) -> list[dict[str, Any]]:

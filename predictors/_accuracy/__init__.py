@@ -2,6 +2,7 @@
 
 from predictors._accuracy import gbdt, gp, mlp, ridge  # noqa: F401  (registers the models)
 from predictors._accuracy.base import (
+    PREDICTORS,
     AccuracyPredictor,
     get_predictor,
     list_predictors,
@@ -16,4 +17,4 @@ from predictors._accuracy.ridge import RidgePredictor
 
 __all__ = ["AccuracyPredictor", "GBDTPredictor", "GPPredictor", "MLPEnsemble", "RidgePredictor",
            "get_predictor", "learning_curve", "list_predictors", "load_predictor",
-           "plot_learning_curve", "register_predictor"]
+           "plot_learning_curve", "register_predictor", "PREDICTORS"]

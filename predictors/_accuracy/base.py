@@ -12,9 +12,9 @@ import numpy as np
 
 from predictors._features import ArchFeaturizer
 from predictors.errors import PredictorError
-from search_spaces import SearchSpace
+from search_spaces import Registry, SearchSpace
 
-__all__ = ["AccuracyPredictor", "get_predictor", "list_predictors", "load_predictor",
+__all__ = ["PREDICTORS", "AccuracyPredictor", "get_predictor", "list_predictors", "load_predictor",
            "register_predictor"]
 
 FORMAT_VERSION = 1
@@ -154,17 +154,17 @@ class AccuracyPredictor(ABC):
         return load_predictor(path, space)
 
 
-_REGISTRY: dict[str, type[AccuracyPredictor]] = {}
+PREDICTORS: Registry[type[AccuracyPredictor]] = Registry("predictor", PredictorError)
+"""Accuracy-predictor classes by name; each is built as ``cls(space, **options)``."""
 
 
-def register_predictor(name: str) -> Callable[[type[AccuracyPredictor]], type[AccuracyPredictor]]:
-    """Class decorator registering an :class:`AccuracyPredictor` under ``name``."""
+def register_predictor(name: str, *, replace: bool = False
+                       ) -> Callable[[type[AccuracyPredictor]], type[AccuracyPredictor]]:
+    """Class decorator registering an :class:`AccuracyPredictor` under ``name`` (sets ``name``)."""
 
     def decorator(klass: type[AccuracyPredictor]) -> type[AccuracyPredictor]:
-        if name in _REGISTRY:
-            raise PredictorError(f"predictor {name!r} is already registered")
+        PREDICTORS.add(name, klass, replace=replace)
         klass.name = name
-        _REGISTRY[name] = klass
         return klass
 
     return decorator
@@ -172,17 +172,12 @@ def register_predictor(name: str) -> Callable[[type[AccuracyPredictor]], type[Ac
 
 def list_predictors() -> list[str]:
     """Names of the registered accuracy predictors, sorted."""
-    return sorted(_REGISTRY)
+    return PREDICTORS.names()
 
 
 def get_predictor(name: str, space: SearchSpace, **kwargs: Any) -> AccuracyPredictor:
     """Create the registered predictor ``name`` for ``space`` with its keyword options."""
-    if name not in _REGISTRY:
-        raise PredictorError(f"unknown predictor {name!r}; valid predictors: {', '.join(list_predictors())}")
-    try:
-        return _REGISTRY[name](space, **kwargs)
-    except TypeError as exc:
-        raise PredictorError(f"predictor {name!r}: bad options {sorted(kwargs)}: {exc}") from None
+    return PREDICTORS.create(name, space, **kwargs)
 
 
 def load_predictor(path: str | Path, space: SearchSpace) -> AccuracyPredictor:

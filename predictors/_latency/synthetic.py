@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from predictors._latency.features import LayerFeaturizer
-from search_spaces import list_ops
+from search_spaces import as_generator, list_ops
 
 __all__ = ["SyntheticDevice"]
 
@@ -63,6 +63,6 @@ class SyntheticDevice:
 
     def measure(self, archs: Sequence[Any], rng: np.random.Generator | int | None = None) -> np.ndarray:
         """Noisy "measurements" (ms) of each architecture."""
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        gen = as_generator(rng)
         truth = self.predict(archs)
         return truth * gen.lognormal(0.0, self.noise, truth.size)

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from predictors.errors import PredictorError
+from search_spaces import Registry
 
-__all__ = ["Proxy", "get_proxy", "list_proxies", "register_proxy"]
+__all__ = ["PROXIES", "Proxy", "get_proxy", "list_proxies", "register_proxy"]
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
@@ -27,16 +28,17 @@ class Proxy:
     description: str
 
 
-_PROXIES: dict[str, Proxy] = {}
+PROXIES: Registry[Proxy] = Registry("proxy", PredictorError, plural="proxies")
+"""Registered zero-cost proxies by name."""
 
 
-def register_proxy(name: str, description: str = "") -> Callable[[ProxyFn], ProxyFn]:
+def register_proxy(name: str, description: str = "", *, replace: bool = False
+                   ) -> Callable[[ProxyFn], ProxyFn]:
     """Decorator registering ``fn(model, x, y) -> float`` as the proxy ``name``."""
 
     def decorator(fn: ProxyFn) -> ProxyFn:
-        if name in _PROXIES:
-            raise PredictorError(f"proxy {name!r} is already registered")
-        _PROXIES[name] = Proxy(name, fn, description or (fn.__doc__ or "").strip().split("\n")[0])
+        PROXIES.add(name, Proxy(name, fn, description or (fn.__doc__ or "").strip().split("\n")[0]),
+                    replace=replace)
         return fn
 
     return decorator
@@ -44,11 +46,9 @@ def register_proxy(name: str, description: str = "") -> Callable[[ProxyFn], Prox
 
 def list_proxies() -> list[str]:
     """Names of the registered proxies, sorted."""
-    return sorted(_PROXIES)
+    return PROXIES.names()
 
 
 def get_proxy(name: str) -> Proxy:
     """The registered proxy ``name``; unknown names list the valid ones."""
-    if name not in _PROXIES:
-        raise PredictorError(f"unknown proxy {name!r}; valid proxies: {', '.join(list_proxies())}")
-    return _PROXIES[name]
+    return PROXIES.get(name)

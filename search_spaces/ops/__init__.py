@@ -3,6 +3,7 @@
 from search_spaces.ops import _attention, _conv  # noqa: F401  (register built-ins)
 from search_spaces.ops._registry import (
     NUM_CLASSES,
+    OPS,
     OpDef,
     Param,
     Shape,
@@ -13,6 +14,7 @@ from search_spaces.ops._registry import (
 
 __all__ = [
     "NUM_CLASSES",
+    "OPS",
     "OpDef",
     "Param",
     "Shape",

@@ -17,10 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from search_spaces._registry import Registry
 from search_spaces.errors import SearchSpaceError, UnknownNameError
 
 __all__ = [
     "NUM_CLASSES",
+    "OPS",
     "OpDef",
     "Param",
     "Shape",
@@ -156,7 +158,8 @@ def _type_ok(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-_OPS: dict[str, OpDef] = {}
+OPS: Registry[OpDef] = Registry("op", SearchSpaceError, UnknownNameError)
+"""Registered ops by name."""
 
 
 def register_op(
@@ -177,15 +180,13 @@ def register_op(
     """
 
     def decorator(builder: Builder) -> Builder:
-        if name in _OPS and not replace:
-            raise SearchSpaceError(f"op {name!r} is already registered (pass replace=True)")
-        _OPS[name] = OpDef(
+        OPS.add(name, OpDef(
             name=name,
             params=dict(params or {}),
             builder=builder,
             out_shape_fn=out_shape,
             description=description or (builder.__doc__ or "").strip().split("\n")[0],
-        )
+        ), replace=replace)
         return builder
 
     return decorator
@@ -193,12 +194,9 @@ def register_op(
 
 def get_op(name: str) -> OpDef:
     """Look up a registered op; an unknown name lists the valid ones."""
-    try:
-        return _OPS[name]
-    except KeyError:
-        raise UnknownNameError("op", name, list(_OPS)) from None
+    return OPS.get(name)
 
 
 def list_ops() -> list[str]:
     """Names of all registered ops, sorted."""
-    return sorted(_OPS)
+    return OPS.names()

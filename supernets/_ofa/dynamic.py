@@ -18,31 +18,29 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from search_spaces import LayerSpec, get_op
+from search_spaces import LayerSpec, Registry, get_op
 from supernets.errors import SupernetError
 
-__all__ = ["DynamicOp", "KernelTransform", "dynamic_op_class", "register_dynamic_op"]
+__all__ = ["DYNAMIC_OPS", "DynamicOp", "KernelTransform", "dynamic_op_class", "register_dynamic_op"]
 
-_DYNAMIC: dict[str, type[DynamicOp]] = {}
+DYNAMIC_OPS: Registry[type[DynamicOp]] = Registry("dynamic op", SupernetError)
+"""Dynamic implementations of registered ops, by op name."""
 
 
 def register_dynamic_op(name: str, replace: bool = False) -> Callable[[type], type]:
     """Class decorator registering the dynamic implementation of registered op ``name``."""
 
     def decorator(cls: type) -> type:
-        if name in _DYNAMIC and not replace:
-            raise SupernetError(f"dynamic op {name!r} is already registered (pass replace=True)")
         if not (isinstance(cls, type) and issubclass(cls, DynamicOp)):
             raise SupernetError(f"dynamic op {name!r} must subclass DynamicOp, got {cls!r}")
-        _DYNAMIC[name] = cls
-        return cls
+        return DYNAMIC_OPS.add(name, cls, replace=replace)
 
     return decorator
 
 
 def dynamic_op_class(name: str) -> type[DynamicOp]:
     """The registered dynamic class of op ``name`` (the generic :class:`DynamicOp` if none)."""
-    return _DYNAMIC.get(name, DynamicOp)
+    return DYNAMIC_OPS.find(name, DynamicOp)
 
 
 def _channels(shape: tuple[int, ...]) -> int:

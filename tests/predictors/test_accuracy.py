@@ -33,7 +33,7 @@ def test_registry_lists_the_four_models_and_rejects_unknown(ofa_space):
     assert {"mlp_ensemble", "gbdt", "gp", "ridge"} <= set(list_predictors())
     with pytest.raises(PredictorError, match="valid predictors: gbdt, gp, mlp_ensemble, ridge"):
         get_predictor("xgb", ofa_space)
-    with pytest.raises(PredictorError, match="bad options"):
+    with pytest.raises(PredictorError, match="predictor .ridge. has no option .depth.; valid options: alphas"):
         get_predictor("ridge", ofa_space, depth=3)
 
 
