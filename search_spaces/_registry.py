@@ -156,7 +156,7 @@ class Registry(Generic[T]):
         chain = ([c.__init__ for c in factory.__mro__ if "__init__" in vars(c)]
                  if isinstance(factory, type) else [factory])
         names: list[str] = []
-        for k, fn in enumerate(chain):
+        for fn in chain:
             params = list(_signature(fn).parameters.values())
             if isinstance(factory, type):
                 params = params[1:]  # self
