@@ -78,6 +78,18 @@ class DartsSupernet(nn.Module):
         self._latency: list[torch.Tensor] | None = None
 
     # construction ------------------------------------------------------------------
+    @staticmethod
+    def check_space(space: SearchSpace) -> list[CellRule]:
+        """Check, without building weights, that DARTS can relax ``space``.
+
+        Returns:
+            The searchable cell rules (one set of architecture weights each).
+
+        Raises:
+            SupernetError: nothing to relax, or a decision DARTS cannot relax (named).
+        """
+        return analyse_space(space)[1]
+
     @classmethod
     def from_space(cls, space: SearchSpace, num_classes: int | None = None,
                    input_shape: tuple[int, ...] | None = None, partial_channels: int = 1,

@@ -113,17 +113,28 @@ class OFASupernet(nn.Module):
         self.space = space
         self.num_classes = int(num_classes)
         self.input_shape = tuple(input_shape)
-        rec = _Recorder(lambda path, choices: _largest(choices))
-        self.largest_arch = space.suggest(rec)
-        self.decision_choices = dict(rec.choices)
-        plan = space.plan(self.largest_arch, self.input_shape, self.num_classes)
-        self.categories = self._categorise(plan)
+        self.largest_arch, self.decision_choices, plan, self.categories = _analyse(
+            space, self.num_classes, self.input_shape)
         self.smallest_arch = self._derive(
             lambda path, ch: min(ch) if self.categories.get(path) else _largest(ch))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.body = self._compile(plan)
         self._active: Architecture = self.largest_arch
+
+    @staticmethod
+    def check_space(space: SearchSpace, num_classes: int | None = None,
+                    input_shape: Sequence[int] | None = None) -> dict[str, str]:
+        """Check, without building weights, that an OFA supernet can serve ``space``.
+
+        Returns:
+            ``{decision path: "kernel" | "width" | "depth" | "resolution"}``.
+
+        Raises:
+            SupernetError: the first decision that cannot be elastic, named by its path.
+        """
+        shape = tuple(input_shape) if input_shape is not None else space.input_shape
+        return _analyse(space, int(num_classes or space.num_classes), shape)[3]
 
     @classmethod
     def from_space(cls, space: SearchSpace, num_classes: int | None = None,
@@ -141,51 +152,6 @@ class OFASupernet(nn.Module):
         """
         return cls(space, num_classes or space.num_classes,
                    tuple(input_shape) if input_shape is not None else space.input_shape, seed)
-
-    # ------------------------------------------------------------------ analysis
-    def _categorise(self, plan: PNode) -> dict[str, str]:
-        """Map every decision path to what it makes elastic, refusing the others."""
-        op_params: dict[str, tuple[str, str]] = {}
-        seqs: set[str] = set()
-        self._walk_plan(plan, op_params, seqs)
-        categories = {}
-        for path, choices in self.decision_choices.items():
-            if path in op_params:
-                op, pname = op_params[path]
-                elastic = get_op(op).params[pname].elastic
-                if elastic is None and len(choices) > 1:
-                    raise SupernetError(
-                        f"decision {path!r}: parameter {pname!r} of op {op!r} is not elastic "
-                        f"(the op registry declares no weight sharing for it); an OFA supernet "
-                        f"accepts only elastic op parameters ({', '.join(_PARAM_KIND)}) and depths"
-                    )
-                if elastic is not None:
-                    categories[path] = _PARAM_KIND[elastic]
-            elif path.endswith(".depth") and path[: -len(".depth")] in seqs:
-                categories[path] = "depth"
-            elif len(choices) > 1:
-                raise SupernetError(
-                    f"decision {path!r} (choices {list(choices)}) is a choice among productions "
-                    "or cell edges/inputs, which an OFA supernet cannot make elastic; it accepts "
-                    "elastic op parameters (kernel, channels, resolution) and repeat depths"
-                )
-        return categories
-
-    def _walk_plan(self, p: PNode, op_params: dict, seqs: set) -> None:
-        if isinstance(p, POp):
-            for pname, _ in p.spec.params:
-                op_params[f"{p.path}.{pname}" if p.path else pname] = (p.spec.op, pname)
-        elif isinstance(p, (PCell, PCellStack)):
-            raise SupernetError(f"{p.path}: cells are not supported by the OFA supernet")
-        elif isinstance(p, PSeq):
-            seqs.add(p.path)
-            for c in p.children:
-                self._walk_plan(c, op_params, seqs)
-        elif isinstance(p, PResidual):
-            self._walk_plan(p.body, op_params, seqs)
-        elif isinstance(p, PParallel):
-            for b in p.branches:
-                self._walk_plan(b, op_params, seqs)
 
     def _op_choices(self, p: POp) -> dict[str, tuple]:
         out = {}
@@ -338,6 +304,62 @@ class OFASupernet(nn.Module):
         elif isinstance(dyn, ParallelModule):
             for s, d, b in zip(static.branches, dyn.branches, p.branches):
                 self._load(s, d, b)
+
+
+def _analyse(space: SearchSpace, num_classes: int, input_shape: tuple[int, ...]
+             ) -> tuple[Architecture, dict[str, tuple], PNode, dict[str, str]]:
+    """The largest architecture, every decision's choices, its plan, and what each
+    decision makes elastic; a decision that cannot be elastic is refused."""
+    rec = _Recorder(lambda path, choices: _largest(choices))
+    largest = space.suggest(rec)
+    plan = space.plan(largest, input_shape, num_classes)
+    return largest, dict(rec.choices), plan, _categorise(plan, rec.choices)
+
+
+def _categorise(plan: PNode, decision_choices: Mapping[str, tuple]) -> dict[str, str]:
+    """Map every decision path to what it makes elastic, refusing the others."""
+    op_params: dict[str, tuple[str, str]] = {}
+    seqs: set[str] = set()
+    _walk_plan(plan, op_params, seqs)
+    categories = {}
+    for path, choices in decision_choices.items():
+        if path in op_params:
+            op, pname = op_params[path]
+            elastic = get_op(op).params[pname].elastic
+            if elastic is None and len(choices) > 1:
+                raise SupernetError(
+                    f"decision {path!r}: parameter {pname!r} of op {op!r} is not elastic "
+                    f"(the op registry declares no weight sharing for it); an OFA supernet "
+                    f"accepts only elastic op parameters ({', '.join(_PARAM_KIND)}) and depths"
+                )
+            if elastic is not None:
+                categories[path] = _PARAM_KIND[elastic]
+        elif path.endswith(".depth") and path[: -len(".depth")] in seqs:
+            categories[path] = "depth"
+        elif len(choices) > 1:
+            raise SupernetError(
+                f"decision {path!r} (choices {list(choices)}) is a choice among productions "
+                "or cell edges/inputs, which an OFA supernet cannot make elastic; it accepts "
+                "elastic op parameters (kernel, channels, resolution) and repeat depths"
+            )
+    return categories
+
+
+def _walk_plan(p: PNode, op_params: dict, seqs: set) -> None:
+    if isinstance(p, POp):
+        for pname, _ in p.spec.params:
+            op_params[f"{p.path}.{pname}" if p.path else pname] = (p.spec.op, pname)
+    elif isinstance(p, (PCell, PCellStack)):
+        raise SupernetError(f"{p.path}: cells are not supported by the OFA supernet")
+    elif isinstance(p, PSeq):
+        seqs.add(p.path)
+        for c in p.children:
+            _walk_plan(c, op_params, seqs)
+    elif isinstance(p, PResidual):
+        _walk_plan(p.body, op_params, seqs)
+    elif isinstance(p, PParallel):
+        for b in p.branches:
+            _walk_plan(b, op_params, seqs)
 
 
 def _check_elastic(elastic: Iterable[str]) -> set[str]:
