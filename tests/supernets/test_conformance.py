@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from search_spaces import NUM_CLASSES, Grammar, Op, Repeat, SearchSpace, Seq, Value, get_space
 from supernets import DYNAMIC_OPS, DynamicOp, OFASupernet, register_dynamic_op
