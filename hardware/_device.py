@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hardware.errors import HardwareError
+from hardware.errors import DeviceUnavailableError, HardwareError
 from search_spaces import Registry
 
 __all__ = [
@@ -227,7 +227,7 @@ class CUDADevice(Device):
     def __init__(self, index: int = 0, dtype: str = "float32", batch_size: int = 1) -> None:
         super().__init__(dtype, batch_size)
         if not torch.cuda.is_available():
-            raise HardwareError(
+            raise DeviceUnavailableError(
                 f"device 'cuda' needs a CUDA GPU, but torch {torch.__version__} reports none "
                 "(torch.cuda.is_available() is False); use 'cpu' or 'onnxruntime'"
             )
@@ -277,7 +277,7 @@ class OnnxRuntimeDevice(Device):
         if dtype != "float32":
             raise HardwareError(f"device 'onnxruntime' supports dtype 'float32' only, got {dtype!r}")
         if _onnxruntime_version() is None:
-            raise HardwareError(
+            raise DeviceUnavailableError(
                 "device 'onnxruntime' needs the onnxruntime and onnx packages: pip install 'hwnas[onnx]'"
             )
         self.threads = _threads(self.kind, threads)

@@ -11,7 +11,7 @@ import torch
 
 from hardware import LatencyTable, enumerate_layers, get_device
 from hardware._profiler import Measurement
-from hardware._table import COLUMNS, _row
+from hardware._table_file import COLUMNS, layer_row
 from search_spaces import (
     NUM_CLASSES,
     Choice,
@@ -55,7 +55,7 @@ def synthetic_table(space: SearchSpace, input_shape=None, num_classes=None, opti
     rows = []
     for spec in specs:
         ms = fake_latency(spec.key)
-        rows.append(_row(spec, Measurement.from_samples([ms, ms * 1.1], "min")))
+        rows.append(layer_row(spec, Measurement.from_samples([ms, ms * 1.1], "min")))
     device = get_device("cpu", threads=1)
     metadata = {
         "format": "hwnas-latency-table", "version": 1,

@@ -225,15 +225,14 @@ def test_build_on_a_recursive_space_samples_its_layers():
 
 
 def test_calibration_design_spans_sums_and_contrasts_layer_mix(table, tiny):
-    from hardware._calibration import transform_layers
-    from hardware._table import _contrast_design
+    from hardware import contrast_design, transform_layers
 
     # synthetic: each bin of the sum gives its two extremes of the concave ratio, net of the
     # ratio's log-log trend with the sum (which here is a steep one, to be removed)
     sums = np.arange(1.0, 41.0)
     noise = np.random.default_rng(0).uniform(-0.2, 0.2, 40)
     ratio = np.exp(-0.3 * np.log(sums) + noise)
-    picks = _contrast_design(sums, sums * ratio, 8)
+    picks = contrast_design(sums, sums * ratio, 8)
     assert len(set(picks)) == 8 and picks == sorted(picks)
     x = np.log(sums)
     residual = np.log(ratio) - np.polyval(np.polyfit(x, np.log(ratio), 1), x)
@@ -243,7 +242,7 @@ def test_calibration_design_spans_sums_and_contrasts_layer_mix(table, tiny):
         assert sorted(inside) == sorted(int(e) for e in expected)
         # the raw ratio (with its trend) would have picked the bin's ends instead
         assert sorted(inside) != [int(members[0]), int(members[-1])]
-    assert _contrast_design(sums[:3], sums[:3], 8) == [0, 1, 2]
+    assert contrast_design(sums[:3], sums[:3], 8) == [0, 1, 2]
     # on a real table: sorted by sum, spread over the sum range, and the pairs differ in layer
     # mix more than random pairs of the pool do
     archs = table.spanning_archs(6, rng=0, pool=120)
