@@ -72,12 +72,25 @@ def _onnxruntime_version() -> str | None:
 class Device(ABC):
     """How a module runs and is timed.
 
-    Contract: :meth:`prepare` returns a runner whose every call runs exactly one
-    forward pass of the prepared module on a fixed input and returns the elapsed
-    seconds; it may be called many times, interleaved with other runners of the
-    same device, but only inside :meth:`activate`. ``prepare`` may copy or convert
-    the module (ONNX export) and never changes the caller's module except for
-    ``eval()`` and the dtype of its parameters.
+    Contract (checked by :func:`hardware.testing.check_device`):
+
+    - :meth:`prepare` returns a runner whose every call runs exactly one forward
+      pass of the prepared module on a fixed input and returns the elapsed seconds
+      (a positive finite number); it may be called many times, interleaved with
+      other runners of the same device, but only inside :meth:`activate`.
+    - ``prepare`` may copy or convert the module (ONNX export) and never changes the
+      caller's module except for ``eval()``, the dtype of its floating-point tensors
+      and, for an accelerator, the device they live on (moved in place, as
+      ``nn.Module.to`` does, so that timing many modules holds no second copy):
+      values, BatchNorm statistics included, stay as they were.
+    - :meth:`activate` is a context manager that restores torch's global settings
+      (threads, grad and inference mode) on exit.
+    - :meth:`fingerprint` is plain JSON data with the keys ``IDENTITY_KEYS`` and
+      ``VERSION_KEYS``; :meth:`options` is plain JSON data such that
+      ``get_device(kind, **options())`` re-creates the device (same fingerprint), so
+      a device is registered under its :attr:`kind`.
+    - A constructor raises :class:`~hardware.DeviceUnavailableError` when the
+      machine lacks what the device needs (a GPU, a package).
 
     Args:
         dtype: ``"float32"`` (default), ``"float64"``, ``"bfloat16"`` or ``"float16"``.

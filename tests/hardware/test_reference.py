@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import Recorder, synthetic_table
+from conftest import REF_MS, DriftingProfiler, Recorder, synthetic_table
 
 from hardware import (
     HardwareError,
@@ -21,31 +21,6 @@ from hardware import (
     validate,
 )
 from hardware._reference import REFERENCE_INPUT
-
-FAST = dict(warmup=1, min_runs=3, max_runs=5, check_every=3, time_budget_s=0.02)
-REF_MS = 2.0  # the fake reference's p10 at speed 1 (two samples, see DriftingProfiler)
-
-
-def _work_ms(module: torch.nn.Module) -> float:
-    """A deterministic made-up latency at speed 1 (from the module's size)."""
-    return 0.05 + sum(p.numel() for p in module.parameters()) / 1e4
-
-
-class DriftingProfiler(Profiler):
-    """Reports made-up timings; the machine is ``speeds[i]`` times slower in the i-th group."""
-
-    def __init__(self, speeds):
-        super().__init__(**FAST)
-        self.speeds = list(speeds)
-        self.calls = 0
-
-    def measure_group(self, modules, input_shape, device, reference=True):
-        speed = self.speeds[min(self.calls, len(self.speeds) - 1)]
-        self.calls += 1
-        out = [Measurement.from_samples([_work_ms(m) * speed, _work_ms(m) * speed * 1.5], self.statistic)
-               for m in modules]
-        ref = Measurement.from_samples([REF_MS * speed] * 2, self.statistic)
-        return out, (ref if reference else None)
 
 
 def test_normalise_and_speed_factor_arithmetic():
@@ -212,6 +187,13 @@ def test_validate_normalises_by_the_calibration_networks_by_default(tiny):
     np.testing.assert_allclose(np.asarray(report.info["raw_passes_ms"])[0], steady.measured_ms * 1.7)
     assert report.info["raw"]["mape_percent"] > report.mape
     assert "calibration networks" in report.summary()
+    # the former normalise= argument (until nas lut validate passes drift_reference)
+    np.testing.assert_allclose(
+        validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7]), normalise=False, progress=False).measured_ms,
+        validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7]), drift_reference="none",
+                 progress=False).measured_ms)
+    with pytest.raises(HardwareError, match="not both"):
+        validate(table, n=2, normalise=True, drift_reference="calibration")
     with pytest.raises(HardwareError, match="drift_reference must be one of"):
         validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), drift_reference="sometimes", progress=False)
     bare = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0]), n_calibration=0, rng=0,

@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fake_latency, synthetic_table
+from conftest import FAST, DriftingProfiler, fake_latency, synthetic_table
 
 from hardware import (
+    BuildSettings,
     HardwareError,
     LatencyTable,
     MissingEntriesError,
@@ -16,8 +17,6 @@ from hardware import (
     validate,
 )
 from search_spaces import Architecture, ArchitectureError, get_space
-
-FAST = dict(warmup=1, min_runs=3, max_runs=5, check_every=3, time_budget_s=0.02)
 
 
 @pytest.fixture
@@ -183,6 +182,27 @@ def test_build_profiles_every_layer_and_records_metadata(tiny):
     assert cal["n_networks"] == 3 and len(cal["measured_ms"]) == 3 and cal["a"] > 0
     # the calibration networks span the range of layer sums
     assert cal["sum_ms"] == sorted(cal["sum_ms"]) and cal["sum_ms"][0] < cal["sum_ms"][-1]
+
+
+def test_build_settings_and_keywords_build_the_same_table(tiny):
+    device = get_device("cpu", threads=1)
+    settings = BuildSettings(profiler=DriftingProfiler([1.0, 1.4]), n_calibration=3, chunk_size=5,
+                             progress=False)
+    by_settings = LatencyTable.build(tiny, device, settings=settings, rng=0)
+    by_keywords = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0, 1.4]), n_calibration=3,
+                                     chunk_size=5, progress=False, rng=0)
+    # a keyword replaces that field of the settings
+    overridden = LatencyTable.build(tiny, device, settings=settings, rng=0, n_calibration=0,
+                                    profiler=DriftingProfiler([1.0, 1.4]))
+    pd.testing.assert_frame_equal(by_settings.entries, by_keywords.entries)
+    assert len(by_settings.reference["layer_groups_ms"]) == -(-len(by_settings) // 5)
+    assert by_settings.calibration == by_keywords.calibration and by_settings.calibration["n_networks"] == 3
+    pd.testing.assert_frame_equal(overridden.entries, by_keywords.entries)
+    assert overridden.calibration["model"] == "none"
+    with pytest.raises(HardwareError, match=r"unknown option 'n_calib'; valid options: profiler, n_calibration"):
+        LatencyTable.build(tiny, device, n_calib=3)
+    with pytest.raises(HardwareError, match="chunk_size must be an int >= 1, got 0"):
+        BuildSettings(chunk_size=0)
 
 
 def test_validate_reports_and_plots(tiny, tmp_path):
