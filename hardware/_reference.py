@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from hardware._profiler import Measurement
-from hardware.errors import HardwareError
+from hardware.errors import HardwareError, TableMismatchError
 
 __all__ = ["REFERENCE_INPUT", "normalise", "reference_module", "reference_spec", "speed_factor"]
 
@@ -113,8 +113,6 @@ def normalise(measurement: Measurement, factor: float) -> Measurement:
 
 def check_reference(stored: Mapping[str, Any] | None, what: str) -> None:
     """Raise when a stored reference record is not this library's reference network."""
-    from hardware.errors import TableMismatchError
-
     if not stored:
         raise HardwareError(f"{what} was built without a reference network; pass drift_reference='none' to validate")
     mine = reference_spec()
