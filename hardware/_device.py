@@ -3,7 +3,9 @@
 A :class:`Device` turns an ``nn.Module`` and an input shape into a *runner*: a
 zero-argument callable that runs one forward pass and returns its wall time in
 seconds. The :class:`~hardware.Profiler` only ever calls runners, so adding a
-device means implementing :meth:`Device.prepare` and :meth:`Device.fingerprint`.
+device means implementing :meth:`Device.prepare` and :meth:`Device.fingerprint`,
+registering it under its ``kind`` and checking it with
+:func:`hardware.testing.check_device`.
 """
 
 from __future__ import annotations
