@@ -9,12 +9,16 @@ Public API::
     table.predict(archs)            # ms, vectorised over architectures
     validate(table, n=100, repeats=2).plot("lut.png")  # also reports the noise ceiling
 
+A device of your own is checked against the :class:`Device` contract with
+``hardware.testing.check_device(MyDevice())`` (see :mod:`hardware.testing`).
+
 Tables are built with a reference network timed in every round-robin group
 (``reference_module``), so their latencies are in ms at build-time machine speed
 and ``validate`` measures on that scale (see ``hardware/_reference.py``).
 """
 
-from hardware._calibration import fit_calibration
+from hardware._build import BuildSettings
+from hardware._calibration import contrast_design, fit_calibration, transform_layers
 from hardware._device import (
     DEVICES,
     CPUDevice,
@@ -30,15 +34,23 @@ from hardware._enumerate import Enumeration, enumerate_layers
 from hardware._profiler import Measurement, Profiler, statistic_of
 from hardware._reference import normalise, reference_module, reference_spec, speed_factor
 from hardware._table import LatencyTable
-from hardware._validate import ValidationReport, compare, validate
-from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
+from hardware._validate import DriftReference, ValidationReport, compare, validate
+from hardware.errors import (
+    DeviceUnavailableError,
+    HardwareError,
+    MissingEntriesError,
+    TableMismatchError,
+)
 from search_spaces import resolve_spec  # moved to search_spaces; kept here for old imports
 
 __all__ = [
     "DEVICES",
+    "BuildSettings",
     "CPUDevice",
     "CUDADevice",
     "Device",
+    "DeviceUnavailableError",
+    "DriftReference",
     "Enumeration",
     "HardwareError",
     "LatencyTable",
@@ -50,6 +62,7 @@ __all__ = [
     "TableMismatchError",
     "ValidationReport",
     "compare",
+    "contrast_design",
     "enumerate_layers",
     "fit_calibration",
     "get_device",
@@ -61,5 +74,6 @@ __all__ = [
     "resolve_spec",
     "speed_factor",
     "statistic_of",
+    "transform_layers",
     "validate",
 ]

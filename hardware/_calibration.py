@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fit_calibration"]
+__all__ = ["contrast_design", "fit_calibration", "transform_layers"]
 
 
 GAMMAS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
@@ -74,6 +74,35 @@ def transform_layers(t: np.ndarray, gamma: float, t_ref: float | None) -> np.nda
     if gamma == 1.0 or t_ref is None:
         return t
     return t_ref ** (1.0 - gamma) * np.power(np.maximum(t, 0.0), gamma)
+
+
+def contrast_design(sums: np.ndarray, concave: np.ndarray, n: int) -> list[int]:
+    """Indices of ``n`` samples that span ``sums`` and contrast the layer mix within it.
+
+    The samples are cut into ``ceil(n / 2)`` bins of equal count along ``sums`` (plain
+    layer sums); each bin gives the two samples whose ``concave / sums`` ratio (the sums
+    of :func:`transform_layers` with ``gamma < 1``) is highest and lowest, net of the
+    ratio's trend with the sum (residuals of a line in log-log). This is the design of
+    :meth:`hardware.LatencyTable.spanning_archs`.
+
+    Returns:
+        ``min(n, len(sums))`` distinct indices, in increasing order of ``sums``.
+    """
+    order = np.argsort(sums, kind="stable")
+    if n >= len(order):
+        return order.tolist()
+    x = np.log(np.maximum(sums, 1e-12))
+    y = np.log(np.maximum(concave, 1e-12)) - x
+    residual = y - np.polyval(np.polyfit(x, y, 1), x) if np.ptp(x) > 0 else y
+    picks: list[int] = []
+    for members in np.array_split(order, (n + 1) // 2):
+        ranked = members[np.argsort(residual[members], kind="stable")]
+        for i in (ranked[-1], ranked[0]):
+            if len(picks) < n and int(i) not in picks:
+                picks.append(int(i))
+    rest = [int(i) for i in order if int(i) not in picks]  # bins of one sample leave a gap
+    picks += rest[: n - len(picks)]
+    return sorted(picks, key=lambda i: sums[i])
 
 
 def _fit_sums(s: np.ndarray, m: np.ndarray) -> dict[str, Any]:

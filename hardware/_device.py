@@ -3,7 +3,9 @@
 A :class:`Device` turns an ``nn.Module`` and an input shape into a *runner*: a
 zero-argument callable that runs one forward pass and returns its wall time in
 seconds. The :class:`~hardware.Profiler` only ever calls runners, so adding a
-device means implementing :meth:`Device.prepare` and :meth:`Device.fingerprint`.
+device means implementing :meth:`Device.prepare` and :meth:`Device.fingerprint`,
+registering it under its ``kind`` and checking it with
+:func:`hardware.testing.check_device`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hardware.errors import HardwareError
+from hardware.errors import DeviceUnavailableError, HardwareError
 from search_spaces import Registry
 
 __all__ = [
@@ -72,12 +74,25 @@ def _onnxruntime_version() -> str | None:
 class Device(ABC):
     """How a module runs and is timed.
 
-    Contract: :meth:`prepare` returns a runner whose every call runs exactly one
-    forward pass of the prepared module on a fixed input and returns the elapsed
-    seconds; it may be called many times, interleaved with other runners of the
-    same device, but only inside :meth:`activate`. ``prepare`` may copy or convert
-    the module (ONNX export) and never changes the caller's module except for
-    ``eval()`` and the dtype of its parameters.
+    Contract (checked by :func:`hardware.testing.check_device`):
+
+    - :meth:`prepare` returns a runner whose every call runs exactly one forward
+      pass of the prepared module on a fixed input and returns the elapsed seconds
+      (a positive finite number); it may be called many times, interleaved with
+      other runners of the same device, but only inside :meth:`activate`.
+    - ``prepare`` may copy or convert the module (ONNX export) and never changes the
+      caller's module except for ``eval()``, the dtype of its floating-point tensors
+      and, for an accelerator, the device they live on (moved in place, as
+      ``nn.Module.to`` does, so that timing many modules holds no second copy):
+      values, BatchNorm statistics included, stay as they were.
+    - :meth:`activate` is a context manager that restores torch's global settings
+      (threads, grad and inference mode) on exit.
+    - :meth:`fingerprint` is plain JSON data with the keys ``IDENTITY_KEYS`` and
+      ``VERSION_KEYS``; :meth:`options` is plain JSON data such that
+      ``get_device(kind, **options())`` re-creates the device (same fingerprint), so
+      a device is registered under its :attr:`kind`.
+    - A constructor raises :class:`~hardware.DeviceUnavailableError` when the
+      machine lacks what the device needs (a GPU, a package).
 
     Args:
         dtype: ``"float32"`` (default), ``"float64"``, ``"bfloat16"`` or ``"float16"``.
@@ -227,7 +242,7 @@ class CUDADevice(Device):
     def __init__(self, index: int = 0, dtype: str = "float32", batch_size: int = 1) -> None:
         super().__init__(dtype, batch_size)
         if not torch.cuda.is_available():
-            raise HardwareError(
+            raise DeviceUnavailableError(
                 f"device 'cuda' needs a CUDA GPU, but torch {torch.__version__} reports none "
                 "(torch.cuda.is_available() is False); use 'cpu' or 'onnxruntime'"
             )
@@ -277,7 +292,7 @@ class OnnxRuntimeDevice(Device):
         if dtype != "float32":
             raise HardwareError(f"device 'onnxruntime' supports dtype 'float32' only, got {dtype!r}")
         if _onnxruntime_version() is None:
-            raise HardwareError(
+            raise DeviceUnavailableError(
                 "device 'onnxruntime' needs the onnxruntime and onnx packages: pip install 'hwnas[onnx]'"
             )
         self.threads = _threads(self.kind, threads)

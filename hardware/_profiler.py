@@ -219,7 +219,6 @@ def _matched(reference: Any, runners: list, device: Device) -> Any:
         reference()
         return sum(reference() for _ in range(k)) / k
 
-    run.repeats = k  # type: ignore[attr-defined]
     return run
 
 

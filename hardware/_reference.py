@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from hardware._profiler import Measurement
-from hardware.errors import HardwareError
+from hardware.errors import HardwareError, TableMismatchError
 
 __all__ = ["REFERENCE_INPUT", "normalise", "reference_module", "reference_spec", "speed_factor"]
 
@@ -113,15 +113,13 @@ def normalise(measurement: Measurement, factor: float) -> Measurement:
 
 def check_reference(stored: Mapping[str, Any] | None, what: str) -> None:
     """Raise when a stored reference record is not this library's reference network."""
-    from hardware.errors import TableMismatchError
-
     if not stored:
-        raise HardwareError(f"{what} was built without a reference network; pass normalise=False")
+        raise HardwareError(f"{what} was built without a reference network; pass drift_reference='none' to validate")
     mine = reference_spec()
     if stored.get("fingerprint") != mine["fingerprint"]:
         raise TableMismatchError(
             f"{what} was normalised by reference network {stored.get('name')!r} (fingerprint "
             f"{stored.get('fingerprint')}), but this library's reference is {mine['name']!r} "
             f"(fingerprint {mine['fingerprint']}): timings cannot be put on the table's scale; "
-            "rebuild the table or pass normalise=False"
+            "rebuild the table or pass drift_reference='none' to validate"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from scipy import stats
@@ -17,7 +17,7 @@ from hardware._table import LatencyTable
 from hardware.errors import HardwareError
 from search_spaces import Architecture, as_generator
 
-__all__ = ["ValidationReport", "compare", "validate"]
+__all__ = ["DriftReference", "ValidationReport", "compare", "validate"]
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,23 @@ def compare(predicted_ms: Sequence[float], measured_ms: Sequence[float],
                             float(tau), float(rho), tuple(arch_keys), dict(info))
 
 
+DriftReference = Literal["auto", "calibration", "reference", "none"]
+"""What :func:`validate` puts measurements on the table's build-time scale with:
+
+- ``"auto"`` (default): ``"calibration"`` when the table records at least three
+  calibration networks, else ``"reference"`` when it has a reference network, else ``"none"``;
+- ``"calibration"``: the table's calibration networks, timed again beside the validated ones;
+- ``"reference"``: the fixed reference network of :mod:`hardware._reference`;
+- ``"none"``: nothing: compare with raw timings.
+"""
+_DRIFT_REFERENCES: tuple[str, ...] = get_args(DriftReference)
+
+
 def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int | None = None,
              device: Device | None = None, profiler: Profiler | None = None,
              archs: Sequence[Architecture] | None = None, group_size: int = 100,
-             progress: bool | None = None, normalise: bool | str | None = None,
-             repeats: int = 1) -> ValidationReport:
+             progress: bool | None = None, drift_reference: DriftReference = "auto",
+             repeats: int = 1, *, normalise: bool | str | None = None) -> ValidationReport:
     """Measure ``n`` random architectures end to end and compare with the table.
 
     Networks are timed round-robin in groups of ``group_size`` (interleaved, so
@@ -128,9 +140,10 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
     latency at build-time machine speed, and a VM's speed drifts by 10-30% over
     minutes, so by default the timings are put on the table's scale before the
     comparison (``measured_ms``; the comparison with raw timings is in
-    ``info["raw"]``), with one of two drift references timed in every group:
+    ``info["raw"]``), with one of two drift references timed in every group
+    (``drift_reference``, see :data:`DriftReference`):
 
-    - ``"calibration"`` (default when the table records its calibration
+    - ``"calibration"`` (what ``"auto"`` picks when the table records its calibration
       networks): the table's own calibration networks, timed again beside the
       validated ones; the group's factor is the median of their build-time over
       their current timings. They are the same kind of workload as the networks
@@ -138,7 +151,9 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
       tracked whole networks' drift only partly, see bench/README.md). The
       comparison is then about the table's *relative* accuracy across networks,
       the part a table can get right; the factors are in ``info["drift"]``.
-    - ``"reference"`` (``True``; default for a table without calibration
+      The reference network, when the table has a usable one, is timed beside
+      them as a diagnostic (``info["reference"]``).
+    - ``"reference"`` (what ``"auto"`` picks for a table without calibration
       networks): the fixed reference network of :mod:`hardware._reference`.
 
     With ``repeats >= 2`` every network is measured in ``repeats`` independent
@@ -158,27 +173,49 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
             (about 2 GB for 100 full-width OFA MobileNetV3 networks); lower it to save
             memory at the cost of exposing drift between groups.
         progress: show a progress bar (default: when attached to a terminal).
-        normalise: ``"calibration"``, ``"reference"`` (or ``True``), or ``False`` for raw
-            timings; default: the calibration networks when the table records at least
-            three, else the reference network when the table has one, else raw.
+        drift_reference: ``"auto"`` (default), ``"calibration"``, ``"reference"`` or
+            ``"none"`` (raw timings); see :data:`DriftReference`.
         repeats: independent measurement passes (>= 1).
+        normalise: the former form of ``drift_reference`` (None: auto, True: reference,
+            False: none, or a name), accepted until ``nas lut validate`` passes
+            ``drift_reference``; not both.
 
     Raises:
-        TableMismatchError: ``normalise`` with a table whose reference network is not
-            this library's (its scale cannot be reproduced).
+        TableMismatchError: a drift reference ``"reference"`` with a table whose reference
+            network is not this library's (its scale cannot be reproduced).
+        HardwareError: a bad ``repeats`` or ``drift_reference``, or a drift reference the
+            table lacks.
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(repeats, int) or repeats < 1:
         raise HardwareError(f"validate: repeats must be an int >= 1, got {repeats!r}")
+    if normalise is not None:
+        drift_reference = _from_normalise(normalise, drift_reference)
     gen = as_generator(rng)
-    space = table.space
-    archs = list(archs) if archs is not None else [space.sample(gen) for _ in range(n)]
+    archs = list(archs) if archs is not None else [table.space.sample(gen) for _ in range(n)]
     if device is None:
         device = table.device()
     else:
         table.check_device(device)
-    mode = _drift_mode(table, normalise)
+    plan = _plan(table, drift_reference, profiler)
+    predicted = table.predict(archs)
+    passes = _measure(table, archs, device, plan, repeats, group_size, progress)
+    return _report(predicted, [a.key for a in archs], passes, plan, device, table)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How validation puts timings on the table's scale."""
+
+    mode: str  # "calibration", "reference" or "none" ("auto" resolved)
+    profiler: Profiler
+    with_reference: bool  # time the reference network in every group
+    calibration_archs: tuple[Architecture, ...]  # timed first in every group ("calibration")
+    calibration_ms: np.ndarray  # their timings at build
+
+
+def _plan(table: LatencyTable, drift_reference: str, profiler: Profiler | None) -> _Plan:
+    """Resolve the drift reference and check that the table and profiler support it."""
+    mode = _resolve(table, drift_reference)
     if mode == "reference":
         check_reference(table.reference, "the latency table")
     profiler = profiler or Profiler(statistic=table.statistic)
@@ -186,68 +223,40 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
         raise HardwareError(
             f"validate: the table's reference time is a {table.reference['statistic']!r} statistic, the "
             f"profiler measures {profiler.statistic!r}; use Profiler(statistic="
-            f"{table.reference['statistic']!r}) or normalise=False"
+            f"{table.reference['statistic']!r}) or drift_reference='none'"
         )
     cal = table.calibration
     cal_archs = [Architecture(a) for a in cal.get("archs", [])] if mode == "calibration" else []
-    cal_build = np.asarray(cal.get("measured_ms", []), dtype=float)
-    predicted = table.predict(archs)
-    raw = np.zeros((repeats, len(archs)))
-    scaled = np.zeros((repeats, len(archs)))
-    stats_ms = {stat: np.zeros((repeats, len(archs))) for stat in ("min", "median")}
-    reference_ms: list[list[float]] = []
-    bar = tqdm(total=repeats * len(archs), desc="measuring networks", unit="net",
-               disable=None if progress is None else not progress)
     # the reference network is timed too when the table has one (a diagnostic beside the
     # calibration networks), unless its record cannot be reproduced here
     with_reference = mode == "reference" or (mode == "calibration" and _usable_reference(table, profiler))
-    drift: list[list[float]] = []
-    calibration_now: list[list[list[float]]] = []
-    for r in range(repeats):
-        reference_ms.append([])
-        drift.append([])
-        calibration_now.append([])
-        for start in range(0, len(archs), group_size):
-            group = archs[start:start + group_size]
-            modules = [space.build(a, table.num_classes, table.input_shape) for a in cal_archs + group]
-            measured, ref = profiler.measure_group(modules, table.input_shape, device,
-                                                   reference=with_reference)
-            factor = 1.0
-            if ref is not None:
-                factor = speed_factor(table.reference["ms"], ref.value_ms)
-                reference_ms[r].append(ref.value_ms)
-            if cal_archs:
-                now = np.array([m.value_ms for m in measured[:len(cal_archs)]])
-                factor = float(np.median(cal_build / now))
-                drift[r].append(factor)
-                calibration_now[r].append(now.tolist())
-                measured = measured[len(cal_archs):]
-            raw[r, start:start + len(group)] = [m.value_ms for m in measured]
-            scaled[r, start:start + len(group)] = [m.value_ms * factor for m in measured]
-            for stat in ("min", "median"):
-                stats_ms[stat][r, start:start + len(group)] = [getattr(m, f"{stat}_ms") * factor
-                                                               for m in measured]
-            bar.update(len(group))
-    bar.close()
-    keys = [a.key for a in archs]
-    truth, raw_truth = np.median(scaled, axis=0), np.median(raw, axis=0)
-    info: dict[str, Any] = {"statistic": profiler.statistic, "device": device.fingerprint(),
-                            "normalised": bool(mode), "drift_reference": mode or None, "repeats": repeats,
-                            "passes_ms": scaled.tolist(),
-                            "passes_stats_ms": {k: v.tolist() for k, v in stats_ms.items()}}
-    if with_reference:
-        info["reference"] = {"at_build_ms": table.reference["ms"], "groups_ms": reference_ms}
-    if mode == "calibration":
-        info["drift"] = {"networks": len(cal_archs), "factors": drift, "calibration_raw_ms": calibration_now}
-    if mode:
-        info["raw"] = _metrics(compare(predicted, raw_truth))
-        info["raw_passes_ms"] = raw.tolist()
-    if repeats >= 2:
-        info["noise_ceiling"] = _metrics(compare(scaled[1], scaled[0]))
-        info["against_pass1"] = _metrics(compare(predicted, scaled[0]))
-        if mode:
-            info["raw_noise_ceiling"] = _metrics(compare(raw[1], raw[0]))
-    return compare(predicted, truth, keys, **info)
+    return _Plan(mode, profiler, with_reference, tuple(cal_archs),
+                 np.asarray(cal.get("measured_ms", []), dtype=float))
+
+
+def _resolve(table: LatencyTable, drift_reference: str) -> str:
+    """'calibration', 'reference' or 'none' for a ``drift_reference`` of :data:`DriftReference`."""
+    if drift_reference not in _DRIFT_REFERENCES:
+        raise HardwareError(f"validate: drift_reference must be one of "
+                            f"{', '.join(repr(d) for d in _DRIFT_REFERENCES)}, got {drift_reference!r}")
+    cal = table.calibration
+    archs, measured = cal.get("archs", []), cal.get("measured_ms", [])
+    recorded = len(archs) if len(measured) == len(archs) else 0
+    if drift_reference == "auto":
+        return "calibration" if recorded >= 3 else ("reference" if table.reference else "none")
+    if drift_reference == "calibration" and not recorded:
+        raise HardwareError("validate: drift_reference='calibration' needs a table calibrated on whole "
+                            "networks (it records none); build it with n_calibration >= 3")
+    return drift_reference
+
+
+def _from_normalise(normalise: bool | str, drift_reference: str) -> str:
+    """The ``drift_reference`` of the former ``normalise`` argument."""
+    if drift_reference != "auto":
+        raise HardwareError("validate: pass drift_reference or normalise, not both")
+    if normalise is True:
+        return "reference"
+    return "none" if normalise is False else normalise  # a name: checked by _resolve
 
 
 def _usable_reference(table: LatencyTable, profiler: Profiler) -> bool:
@@ -261,23 +270,85 @@ def _usable_reference(table: LatencyTable, profiler: Profiler) -> bool:
     return True
 
 
-def _drift_mode(table: LatencyTable, normalise: bool | str | None) -> str:
-    """'calibration', 'reference' or '' (raw timings) from the ``normalise`` argument."""
-    cal = table.calibration
-    recorded = len(cal.get("archs", [])) if len(cal.get("measured_ms", [])) == len(cal.get("archs", [])) else 0
-    if normalise is None:
-        return "calibration" if recorded >= 3 else ("reference" if table.reference else "")
-    if normalise is True or normalise == "reference":
-        return "reference"
-    if normalise is False:
-        return ""
-    if normalise == "calibration":
-        if not recorded:
-            raise HardwareError("validate: normalise='calibration' needs a table calibrated on whole "
-                                "networks (it records none); build it with n_calibration >= 3")
-        return "calibration"
-    raise HardwareError(f"validate: normalise must be None, True, False, 'calibration' or 'reference', "
-                        f"got {normalise!r}")
+@dataclass
+class _Passes:
+    """Timings of ``repeats`` passes over ``n`` networks (rows: passes)."""
+
+    raw: np.ndarray  # (repeats, n) the profiler's statistic, as measured
+    scaled: np.ndarray  # (repeats, n) on the table's scale
+    stats: dict[str, np.ndarray]  # "min", "median": (repeats, n) on the table's scale
+    reference_ms: list[list[float]] = field(default_factory=list)  # per pass, per group
+    drift: list[list[float]] = field(default_factory=list)  # per pass, per group: factors
+    calibration_now: list[list[list[float]]] = field(default_factory=list)  # per pass, group, net
+
+
+def _measure(table: LatencyTable, archs: list[Architecture], device: Device, plan: _Plan,
+             repeats: int, group_size: int, progress: bool | None) -> _Passes:
+    """Time every network ``repeats`` times, round-robin in groups, with the drift references."""
+    from tqdm.auto import tqdm
+
+    shape = (repeats, len(archs))
+    passes = _Passes(np.zeros(shape), np.zeros(shape), {s: np.zeros(shape) for s in ("min", "median")})
+    bar = tqdm(total=repeats * len(archs), desc="measuring networks", unit="net",
+               disable=None if progress is None else not progress)
+    for r in range(repeats):
+        passes.reference_ms.append([])
+        passes.drift.append([])
+        passes.calibration_now.append([])
+        for start in range(0, len(archs), group_size):
+            group = archs[start:start + group_size]
+            _measure_group(table, group, device, plan, passes, r, slice(start, start + len(group)))
+            bar.update(len(group))
+    bar.close()
+    return passes
+
+
+def _measure_group(table: LatencyTable, group: list[Architecture], device: Device, plan: _Plan,
+                   passes: _Passes, r: int, where: slice) -> None:
+    """Time one group (after the calibration networks) and store it in pass ``r`` at ``where``."""
+    cal_archs = list(plan.calibration_archs)
+    modules = [table.space.build(a, table.num_classes, table.input_shape) for a in cal_archs + group]
+    measured, ref = plan.profiler.measure_group(modules, table.input_shape, device,
+                                                reference=plan.with_reference)
+    factor = 1.0
+    if ref is not None:
+        factor = speed_factor(table.reference["ms"], ref.value_ms)
+        passes.reference_ms[r].append(ref.value_ms)
+    if cal_archs:  # the calibration networks' factor wins over the reference's
+        now = np.array([m.value_ms for m in measured[:len(cal_archs)]])
+        factor = float(np.median(plan.calibration_ms / now))
+        passes.drift[r].append(factor)
+        passes.calibration_now[r].append(now.tolist())
+        measured = measured[len(cal_archs):]
+    passes.raw[r, where] = [m.value_ms for m in measured]
+    passes.scaled[r, where] = [m.value_ms * factor for m in measured]
+    for stat in ("min", "median"):
+        passes.stats[stat][r, where] = [getattr(m, f"{stat}_ms") * factor for m in measured]
+
+
+def _report(predicted: np.ndarray, keys: list[str], passes: _Passes, plan: _Plan, device: Device,
+            table: LatencyTable) -> ValidationReport:
+    """Compare the predictions with the per-network median over the passes; the details in ``info``."""
+    normalised = plan.mode != "none"
+    scaled, raw = passes.scaled, passes.raw
+    info: dict[str, Any] = {"statistic": plan.profiler.statistic, "device": device.fingerprint(),
+                            "normalised": normalised, "drift_reference": plan.mode if normalised else None,
+                            "repeats": len(scaled), "passes_ms": scaled.tolist(),
+                            "passes_stats_ms": {k: v.tolist() for k, v in passes.stats.items()}}
+    if plan.with_reference:
+        info["reference"] = {"at_build_ms": table.reference["ms"], "groups_ms": passes.reference_ms}
+    if plan.mode == "calibration":
+        info["drift"] = {"networks": len(plan.calibration_archs), "factors": passes.drift,
+                         "calibration_raw_ms": passes.calibration_now}
+    if normalised:
+        info["raw"] = _metrics(compare(predicted, np.median(raw, axis=0)))
+        info["raw_passes_ms"] = raw.tolist()
+    if len(scaled) >= 2:
+        info["noise_ceiling"] = _metrics(compare(scaled[1], scaled[0]))
+        info["against_pass1"] = _metrics(compare(predicted, scaled[0]))
+        if normalised:
+            info["raw_noise_ceiling"] = _metrics(compare(raw[1], raw[0]))
+    return compare(predicted, np.median(scaled, axis=0), keys, **info)
 
 
 def _metrics(report: ValidationReport) -> dict[str, float]:

@@ -6,11 +6,19 @@ column, the missing ``LayerSpec`` keys, and the values that would be accepted.
 
 from __future__ import annotations
 
-__all__ = ["HardwareError", "MissingEntriesError", "TableMismatchError"]
+__all__ = ["DeviceUnavailableError", "HardwareError", "MissingEntriesError", "TableMismatchError"]
 
 
 class HardwareError(ValueError):
     """Base class of every error raised by ``hardware``."""
+
+
+class DeviceUnavailableError(HardwareError):
+    """A device cannot run on this machine: no GPU, a missing package.
+
+    Raised by a device's constructor, so that callers (and :mod:`hardware.testing`)
+    can tell "absent here" from a bad option or a bug.
+    """
 
 
 class TableMismatchError(HardwareError):

@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from hardware import LatencyTable, enumerate_layers, get_device
-from hardware._profiler import Measurement
-from hardware._table import COLUMNS, _row
+from hardware import LatencyTable, Measurement, Profiler, enumerate_layers, get_device
+from hardware._table_file import COLUMNS, layer_row
 from search_spaces import (
     NUM_CLASSES,
     Choice,
@@ -24,6 +23,9 @@ from search_spaces import (
     Value,
     register_space,
 )
+
+FAST = dict(warmup=1, min_runs=3, max_runs=5, check_every=3, time_budget_s=0.02)
+REF_MS = 2.0  # the fake reference's p10 at speed 1 (two samples, see DriftingProfiler)
 
 
 @register_space("hw_tiny", replace=True)
@@ -55,7 +57,7 @@ def synthetic_table(space: SearchSpace, input_shape=None, num_classes=None, opti
     rows = []
     for spec in specs:
         ms = fake_latency(spec.key)
-        rows.append(_row(spec, Measurement.from_samples([ms, ms * 1.1], "min")))
+        rows.append(layer_row(spec, Measurement.from_samples([ms, ms * 1.1], "min")))
     device = get_device("cpu", threads=1)
     metadata = {
         "format": "hwnas-latency-table", "version": 1,
@@ -91,3 +93,25 @@ class Recorder(torch.nn.Module):
     def forward(self, x):
         self.log.append(self.name)
         return x
+
+
+def _work_ms(module: torch.nn.Module) -> float:
+    """A deterministic made-up latency at speed 1 (from the module's size)."""
+    return 0.05 + sum(p.numel() for p in module.parameters()) / 1e4
+
+
+class DriftingProfiler(Profiler):
+    """Reports made-up timings; the machine is ``speeds[i]`` times slower in the i-th group."""
+
+    def __init__(self, speeds):
+        super().__init__(**FAST)
+        self.speeds = list(speeds)
+        self.calls = 0
+
+    def measure_group(self, modules, input_shape, device, reference=True):
+        speed = self.speeds[min(self.calls, len(self.speeds) - 1)]
+        self.calls += 1
+        out = [Measurement.from_samples([_work_ms(m) * speed, _work_ms(m) * speed * 1.5], self.statistic)
+               for m in modules]
+        ref = Measurement.from_samples([REF_MS * speed] * 2, self.statistic)
+        return out, (ref if reference else None)

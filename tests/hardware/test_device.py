@@ -4,29 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from hardware import HardwareError, Profiler, get_device, list_devices
-
-
-def _available(name):
-    try:
-        return get_device(name)
-    except HardwareError:
-        return None
-
-
-@pytest.mark.parametrize("name", list_devices())
-def test_every_registered_device_times_a_module_or_says_why_not(name):
-    device = _available(name)
-    if device is None:
-        pytest.skip(f"{name} not available here")
-    run = device.prepare(nn.Conv2d(3, 4, 3), (3, 8, 8))
-    with device.activate():
-        seconds = [run() for _ in range(3)]
-    assert all(0 < s < 5 for s in seconds)
-    fp = device.fingerprint()
-    assert fp["kind"] == name and fp["batch_size"] == 1 and fp["dtype"] == "float32"
-    m = Profiler(warmup=1, min_runs=3, max_runs=3).measure(nn.Conv2d(3, 4, 3), (3, 8, 8), device)
-    assert m.n_runs == 3 and m.value_ms > 0 and m.noise_floor_ms >= 0
+from hardware import DeviceUnavailableError, HardwareError, get_device
 
 
 def test_fingerprint_contents():
@@ -60,7 +38,7 @@ def test_unknown_device_and_option_list_the_valid_ones():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_cuda_without_gpu_is_a_clear_error():
-    with pytest.raises(HardwareError, match="needs a CUDA GPU"):
+    with pytest.raises(DeviceUnavailableError, match="needs a CUDA GPU"):
         get_device("cuda")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import Recorder, synthetic_table
+from conftest import REF_MS, DriftingProfiler, Recorder, synthetic_table
 
 from hardware import (
     HardwareError,
@@ -21,31 +21,6 @@ from hardware import (
     validate,
 )
 from hardware._reference import REFERENCE_INPUT
-
-FAST = dict(warmup=1, min_runs=3, max_runs=5, check_every=3, time_budget_s=0.02)
-REF_MS = 2.0  # the fake reference's p10 at speed 1 (two samples, see DriftingProfiler)
-
-
-def _work_ms(module: torch.nn.Module) -> float:
-    """A deterministic made-up latency at speed 1 (from the module's size)."""
-    return 0.05 + sum(p.numel() for p in module.parameters()) / 1e4
-
-
-class DriftingProfiler(Profiler):
-    """Reports made-up timings; the machine is ``speeds[i]`` times slower in the i-th group."""
-
-    def __init__(self, speeds):
-        super().__init__(**FAST)
-        self.speeds = list(speeds)
-        self.calls = 0
-
-    def measure_group(self, modules, input_shape, device, reference=True):
-        speed = self.speeds[min(self.calls, len(self.speeds) - 1)]
-        self.calls += 1
-        out = [Measurement.from_samples([_work_ms(m) * speed, _work_ms(m) * speed * 1.5], self.statistic)
-               for m in modules]
-        ref = Measurement.from_samples([REF_MS * speed] * 2, self.statistic)
-        return out, (ref if reference else None)
 
 
 def test_normalise_and_speed_factor_arithmetic():
@@ -139,7 +114,7 @@ def test_validate_normalises_and_reports_raw_and_the_noise_ceiling(tiny):
                                progress=False)
     # validation: pass 1 at half speed (2x slower), pass 2 at 1.25x slower
     report = validate(table, n=8, rng=1, profiler=DriftingProfiler([2.0, 1.25]), repeats=2,
-                      progress=False, normalise="reference")
+                      progress=False, drift_reference="reference")
     passes = np.asarray(report.info["passes_ms"])
     raw = np.asarray(report.info["raw_passes_ms"])
     np.testing.assert_allclose(passes[0], passes[1])  # drift between the passes is removed
@@ -150,7 +125,7 @@ def test_validate_normalises_and_reports_raw_and_the_noise_ceiling(tiny):
     assert report.info["noise_ceiling"]["within_10"] == 1.0
     assert report.info["raw"]["mape_percent"] > report.mape
     assert "raw timings" in report.summary() and "noise ceiling" in report.summary()
-    plain = validate(table, n=8, rng=1, profiler=DriftingProfiler([2.0]), normalise=False, progress=False)
+    plain = validate(table, n=8, rng=1, profiler=DriftingProfiler([2.0]), drift_reference="none", progress=False)
     np.testing.assert_allclose(plain.measured_ms, raw[0])
     assert "raw" not in plain.info and "noise_ceiling" not in plain.info
     with pytest.raises(HardwareError, match="repeats must be"):
@@ -178,14 +153,14 @@ def test_a_table_with_another_reference_warns_on_load_and_refuses_to_normalise(t
         loaded = LatencyTable.load(path)
     with pytest.raises(TableMismatchError, match="cannot be put on the table's scale"):
         validate(loaded, n=2, rng=0, profiler=DriftingProfiler([1.0]), progress=False)  # no calibration nets
-    report = validate(loaded, n=3, rng=0, profiler=DriftingProfiler([1.0]), normalise=False, progress=False)
+    report = validate(loaded, n=3, rng=0, profiler=DriftingProfiler([1.0]), drift_reference="none", progress=False)
     assert report.n == 3 and not report.info["normalised"]
 
 
 def test_a_table_without_reference_cannot_be_validated_normalised(tiny):
     table = synthetic_table(tiny)  # made-up latencies, no reference record
     with pytest.raises(HardwareError, match="without a reference network"):
-        validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), normalise=True, progress=False)
+        validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), drift_reference="reference", progress=False)
 
 
 def test_validate_refuses_a_profiler_with_another_statistic_than_the_reference(tiny):
@@ -199,7 +174,7 @@ def test_validate_normalises_by_the_calibration_networks_by_default(tiny):
     device = get_device("cpu", threads=1)
     table = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0]), n_calibration=3, rng=0,
                                progress=False)
-    steady = validate(table, n=8, rng=1, profiler=DriftingProfiler([1.0]), normalise=False, progress=False)
+    steady = validate(table, n=8, rng=1, profiler=DriftingProfiler([1.0]), drift_reference="none", progress=False)
     # the machine is 1.7x slower in pass 1 and 1.3x in pass 2; the calibration nets are timed beside
     report = validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7, 1.3]), repeats=2, progress=False)
     assert report.info["drift_reference"] == "calibration"
@@ -212,9 +187,16 @@ def test_validate_normalises_by_the_calibration_networks_by_default(tiny):
     np.testing.assert_allclose(np.asarray(report.info["raw_passes_ms"])[0], steady.measured_ms * 1.7)
     assert report.info["raw"]["mape_percent"] > report.mape
     assert "calibration networks" in report.summary()
-    with pytest.raises(HardwareError, match="normalise must be"):
-        validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), normalise="sometimes", progress=False)
+    # the former normalise= argument (until nas lut validate passes drift_reference)
+    np.testing.assert_allclose(
+        validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7]), normalise=False, progress=False).measured_ms,
+        validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7]), drift_reference="none",
+                 progress=False).measured_ms)
+    with pytest.raises(HardwareError, match="not both"):
+        validate(table, n=2, normalise=True, drift_reference="calibration")
+    with pytest.raises(HardwareError, match="drift_reference must be one of"):
+        validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), drift_reference="sometimes", progress=False)
     bare = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0]), n_calibration=0, rng=0,
                               progress=False)
     with pytest.raises(HardwareError, match="needs a table calibrated on whole networks"):
-        validate(bare, n=2, rng=0, profiler=DriftingProfiler([1.0]), normalise="calibration", progress=False)
+        validate(bare, n=2, rng=0, profiler=DriftingProfiler([1.0]), drift_reference="calibration", progress=False)

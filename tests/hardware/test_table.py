@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fake_latency, synthetic_table
+from conftest import FAST, DriftingProfiler, fake_latency, synthetic_table
 
 from hardware import (
+    BuildSettings,
     HardwareError,
     LatencyTable,
     MissingEntriesError,
@@ -16,8 +17,6 @@ from hardware import (
     validate,
 )
 from search_spaces import Architecture, ArchitectureError, get_space
-
-FAST = dict(warmup=1, min_runs=3, max_runs=5, check_every=3, time_budget_s=0.02)
 
 
 @pytest.fixture
@@ -185,6 +184,27 @@ def test_build_profiles_every_layer_and_records_metadata(tiny):
     assert cal["sum_ms"] == sorted(cal["sum_ms"]) and cal["sum_ms"][0] < cal["sum_ms"][-1]
 
 
+def test_build_settings_and_keywords_build_the_same_table(tiny):
+    device = get_device("cpu", threads=1)
+    settings = BuildSettings(profiler=DriftingProfiler([1.0, 1.4]), n_calibration=3, chunk_size=5,
+                             progress=False)
+    by_settings = LatencyTable.build(tiny, device, settings=settings, rng=0)
+    by_keywords = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0, 1.4]), n_calibration=3,
+                                     chunk_size=5, progress=False, rng=0)
+    # a keyword replaces that field of the settings
+    overridden = LatencyTable.build(tiny, device, settings=settings, rng=0, n_calibration=0,
+                                    profiler=DriftingProfiler([1.0, 1.4]))
+    pd.testing.assert_frame_equal(by_settings.entries, by_keywords.entries)
+    assert len(by_settings.reference["layer_groups_ms"]) == -(-len(by_settings) // 5)
+    assert by_settings.calibration == by_keywords.calibration and by_settings.calibration["n_networks"] == 3
+    pd.testing.assert_frame_equal(overridden.entries, by_keywords.entries)
+    assert overridden.calibration["model"] == "none"
+    with pytest.raises(HardwareError, match=r"unknown option 'n_calib'; valid options: profiler, n_calibration"):
+        LatencyTable.build(tiny, device, n_calib=3)
+    with pytest.raises(HardwareError, match="chunk_size must be an int >= 1, got 0"):
+        BuildSettings(chunk_size=0)
+
+
 def test_validate_reports_and_plots(tiny, tmp_path):
     device = get_device("cpu", threads=1)
     table = LatencyTable.build(tiny, device, profiler=Profiler(**FAST), n_calibration=3, rng=0,
@@ -225,15 +245,14 @@ def test_build_on_a_recursive_space_samples_its_layers():
 
 
 def test_calibration_design_spans_sums_and_contrasts_layer_mix(table, tiny):
-    from hardware._calibration import transform_layers
-    from hardware._table import _contrast_design
+    from hardware import contrast_design, transform_layers
 
     # synthetic: each bin of the sum gives its two extremes of the concave ratio, net of the
     # ratio's log-log trend with the sum (which here is a steep one, to be removed)
     sums = np.arange(1.0, 41.0)
     noise = np.random.default_rng(0).uniform(-0.2, 0.2, 40)
     ratio = np.exp(-0.3 * np.log(sums) + noise)
-    picks = _contrast_design(sums, sums * ratio, 8)
+    picks = contrast_design(sums, sums * ratio, 8)
     assert len(set(picks)) == 8 and picks == sorted(picks)
     x = np.log(sums)
     residual = np.log(ratio) - np.polyval(np.polyfit(x, np.log(ratio), 1), x)
@@ -243,7 +262,7 @@ def test_calibration_design_spans_sums_and_contrasts_layer_mix(table, tiny):
         assert sorted(inside) == sorted(int(e) for e in expected)
         # the raw ratio (with its trend) would have picked the bin's ends instead
         assert sorted(inside) != [int(members[0]), int(members[-1])]
-    assert _contrast_design(sums[:3], sums[:3], 8) == [0, 1, 2]
+    assert contrast_design(sums[:3], sums[:3], 8) == [0, 1, 2]
     # on a real table: sorted by sum, spread over the sum range, and the pairs differ in layer
     # mix more than random pairs of the pool do
     archs = table.spanning_archs(6, rng=0, pool=120)
