@@ -293,7 +293,8 @@ class OnnxRuntimeDevice(Device):
             raise HardwareError(f"device 'onnxruntime' supports dtype 'float32' only, got {dtype!r}")
         if _onnxruntime_version() is None:
             raise DeviceUnavailableError(
-                "device 'onnxruntime' needs the onnxruntime and onnx packages: pip install 'hwnas[onnx]'"
+                "device 'onnxruntime' needs the onnx and onnxruntime packages, which hwnas depends on: "
+                "this installation lacks them (pip install onnx onnxruntime)"
             )
         self.threads = _threads(self.kind, threads)
         self.opset = opset
