@@ -48,6 +48,17 @@ def layer_row(spec: LayerSpec, m: Measurement, reference_ms: float = float("nan"
             "reference_ms": reference_ms}
 
 
+def _pyarrow(path: Path) -> tuple[Any, Any]:
+    """pyarrow and pyarrow.parquet, or one line saying how to get them (an optional extra)."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise HardwareError(f"latency table {str(path)!r}: .parquet files need pyarrow "
+                            "(pip install 'hwnas[parquet]'), or use .csv") from None
+    return pyarrow, pyarrow.parquet
+
+
 def write_table(path: str | Path, entries: pd.DataFrame, metadata: Mapping[str, Any]) -> Path:
     """Write ``entries`` and ``metadata`` to ``path`` (``.csv`` with a sidecar, or ``.parquet``)."""
     path = Path(path)
@@ -57,9 +68,7 @@ def write_table(path: str | Path, entries: pd.DataFrame, metadata: Mapping[str, 
         entries.to_csv(path, index=False)
         _sidecar(path).write_text(json.dumps(metadata, indent=2, sort_keys=True))
         return path
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    pa, pq = _pyarrow(path)
     arrow = pa.Table.from_pandas(entries, preserve_index=False)
     schema_meta = dict(arrow.schema.metadata or {})
     schema_meta[_PARQUET_KEY] = json.dumps(metadata, sort_keys=True).encode()
@@ -85,8 +94,7 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         metadata = json.loads(sidecar.read_text())
         entries = pd.read_csv(path, dtype=_TEXT_COLUMNS)
     else:
-        import pyarrow.parquet as pq
-
+        _, pq = _pyarrow(path)
         arrow = pq.read_table(path)
         raw = (arrow.schema.metadata or {}).get(_PARQUET_KEY)
         if raw is None:
