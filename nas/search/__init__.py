@@ -19,14 +19,14 @@ from nas.search._pareto import (
     pareto_mask,
 )
 from nas.search._problem import Constraint, Evaluation, Problem
-from nas.search._result import SearchResult
+from nas.search._result import EvaluatedArch, SearchResult, load_result
 from nas.search._runner import Evaluator, evaluate_batch, run_search
-from nas.search._study import load_result
 
 __all__ = [
     "ENGINES",
     "NSGA2",
     "Constraint",
+    "EvaluatedArch",
     "Evaluation",
     "Evaluator",
     "OptunaEngine",
