@@ -52,7 +52,7 @@ class EvaluatedArch:
             raise KeyError(f"no value {name!r}; values: {', '.join(self.values)}") from None
 
 
-def history_frame(records: Sequence[Record], names: Sequence[str],
+def _history_frame(records: Sequence[Record], names: Sequence[str],
                   constraints: Sequence[str]) -> pd.DataFrame:
     """One row per record: keys, objectives, constraints, measures, violation, feasible."""
     rows = []
@@ -75,10 +75,11 @@ class SearchResult:
     """Every evaluation of a search, in order, with the front and hypervolume.
 
     Args:
-        history: one row per evaluated architecture: ``arch_key``, ``arch`` (JSON),
-            ``batch``, ``index``, one column per objective (raw values), one per
-            constraint (Optuna-style value, ``<= 0`` feasible), ``violation``,
-            ``feasible``.
+        history: one row per evaluated architecture: ``trial``, ``batch``, ``index``,
+            ``arch_key``, ``arch`` (JSON), one column per objective (raw values), one per
+            constraint (Optuna-style value, ``<= 0`` feasible), one per measure,
+            ``violation``, ``feasible``. :meth:`archs`, :meth:`evaluated` and
+            :meth:`best` turn rows back into :class:`Architecture` values.
         names, directions: the objectives.
         constraints: the constraints as strings (``"latency_ms <= 15"``).
         study_name, storage: where the study lives (``storage`` is ``None`` in memory).
@@ -99,7 +100,7 @@ class SearchResult:
     @classmethod
     def from_stored(cls, stored: StoredStudy) -> SearchResult:
         """The result of a stored study (see :func:`nas.storage.read_study`)."""
-        history = history_frame(stored.records, stored.names, stored.constraints)
+        history = _history_frame(stored.records, stored.names, stored.constraints)
         return cls(history, stored.names, stored.directions, stored.constraints,
                    stored.study_name, stored.storage, stored.provenance)
 
