@@ -7,7 +7,7 @@ import inspect
 import numpy as np
 import pytest
 
-from nas.search import ENGINES, get_engine
+from nas.search import ENGINES, SearchEngine, get_engine
 from nas.testing import ENGINE_CHECKS, check_ask, check_determinism, check_engine, toy_problem
 from search_spaces import get_space
 
@@ -61,6 +61,22 @@ def test_registered_engine_conforms_on_a_recursive_space(name):
 @pytest.mark.slow
 def test_optuna_gp_conforms_with_its_model():
     check_engine(factory("optuna-gp", n_startup_trials=4), toy_problem(objectives=1))
+
+
+class _Sampler(SearchEngine):
+    """A user's own engine, not registered: plain samples from its seeded generator."""
+
+    name = "users_sampler"
+
+    def ask(self, n):
+        return [self.space.sample(self.rng) for _ in range(n)]
+
+    def tell(self, archs, values, violations):
+        pass
+
+
+def test_a_users_engine_runs_the_whole_suite_in_one_call(problem):
+    check_engine(lambda space, seed: _Sampler(space, seed=seed), problem)
 
 
 class _Forgetful:

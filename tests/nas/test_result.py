@@ -82,13 +82,13 @@ def test_optuna_engine_repeats_are_marked_and_not_read_back(problem, tmp_path):
     ``duplicate_of`` and is neither an evaluation nor counted in the budget."""
     url = f"sqlite:///{tmp_path / 'o.db'}"
     space = problem.space
-    result = run_search(problem, get_engine("optuna-nsga2", space, seed=0, population_size=8),
-                        budget=40, batch_size=8, storage=url, study_name="o", progress=False)
+    result = run_search(problem, get_engine("optuna-nsga2", space, seed=1, population_size=8),
+                        budget=24, batch_size=8, storage=url, study_name="o", progress=False)
     trials = optuna.load_study(study_name="o", storage=url).get_trials(deepcopy=False)
     repeats = [t for t in trials if "duplicate_of" in t.user_attrs]
-    assert repeats, "optuna-nsga2 on nb201 should propose some architecture twice in 40"
+    assert repeats, "optuna-nsga2 (seed 1) on nb201 proposes some architectures twice in 24"
     assert all(t.user_attrs["duplicate_of"] == t.user_attrs["arch_key"] for t in repeats)
-    assert len(trials) - len(repeats) == len(result) == 40
+    assert len(trials) - len(repeats) == len(result) == 24
     stored = read_study("o", url)
     assert [r.arch.key for r in stored.records] == result.history["arch_key"].tolist()
     assert stored.names == ("cost", "acc") and stored.constraints == ("cost <= 3",)
