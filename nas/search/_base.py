@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ENGINES", "SearchEngine", "get_engine", "list_engines", "register_engine"]
 
+
 class SearchEngine(ABC):
     """Proposes architectures in batches and learns from their scores.
 
@@ -43,6 +44,8 @@ class SearchEngine(ABC):
     already stored. An engine with ``records_trials = True`` writes its own trials in
     :meth:`complete`; its ``state_dict`` is not saved, and a resumed search counts the
     stored evaluations and carries on with a new batch.
+
+    :func:`nas.testing.check_engine` checks an engine against this contract.
 
     Args:
         space: the search space.

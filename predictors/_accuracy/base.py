@@ -37,7 +37,8 @@ class AccuracyPredictor(ABC):
 
     Subclasses implement ``_fit``, ``_predict``, ``hparams`` and the array state
     (``_arrays`` / ``_set_arrays``), and are registered with
-    :func:`register_predictor`.
+    :func:`register_predictor`; :func:`predictors.testing.check_predictor` checks one
+    against this contract.
 
     Args:
         space: the search space of the architectures.
