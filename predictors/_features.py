@@ -159,7 +159,7 @@ class ArchFeaturizer:
                 f"{config['fingerprint']}, but got space {space.name!r} with fingerprint "
                 f"{space.fingerprint} (same name and options are needed)")
         return cls(space, config["graph"], config["input_shape"], config["num_classes"],
-                   config["op_vocab"], config.get("encoding", "onehot"), config.get("complexity", False))
+                   config["op_vocab"], config["encoding"], config["complexity"])
 
 
 def free_statistics(space: SearchSpace, archs: Sequence[Any], input_shape: Sequence[int] | None = None,

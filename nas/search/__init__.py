@@ -5,7 +5,9 @@ Example:
     >>> problem = Problem(space, [Params(space), acc], ["params <= 2e6"])
     >>> result = run_search(problem, get_engine("nsga2", space, seed=0), budget=500,
     ...                     storage="runs/search.db", study_name="demo")
-    >>> result.front, result.hypervolume([2e6, 0.0])
+    >>> result.front, result.hypervolume([2e6, 0.0])       # DataFrames, numbers
+    >>> best = result.best("accuracy")                         # an EvaluatedArch
+    >>> best.arch, best["accuracy"], best["params"]            # an Architecture, its values
 """
 
 from nas.search._base import ENGINES, SearchEngine, get_engine, list_engines, register_engine
@@ -19,14 +21,14 @@ from nas.search._pareto import (
     pareto_mask,
 )
 from nas.search._problem import Constraint, Evaluation, Problem
-from nas.search._result import SearchResult
+from nas.search._result import EvaluatedArch, SearchResult, load_result
 from nas.search._runner import Evaluator, evaluate_batch, run_search
-from nas.search._study import load_result
 
 __all__ = [
     "ENGINES",
     "NSGA2",
     "Constraint",
+    "EvaluatedArch",
     "Evaluation",
     "Evaluator",
     "OptunaEngine",

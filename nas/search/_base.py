@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from nas.errors import SearchError
 from search_spaces import Architecture, Registry, SearchSpace
 
+if TYPE_CHECKING:
+    from nas.storage import Record, StudySession
+
 __all__ = ["ENGINES", "SearchEngine", "get_engine", "list_engines", "register_engine"]
+
 
 class SearchEngine(ABC):
     """Proposes architectures in batches and learns from their scores.
@@ -28,13 +32,29 @@ class SearchEngine(ABC):
           same sequence of proposals. The state is plain JSON.
         * Engines are not thread safe; one engine drives one search.
 
+    :func:`~nas.search.run_search` drives an engine in this order: ``load_state_dict``
+    (when resuming a study with a saved state), :meth:`bind` once, then per batch
+    ``ask``, :meth:`complete` for each proposed architecture, ``tell``, and
+    ``state_dict`` (saved to the study). The hooks do nothing by default; engines
+    whose state lives in the study's trials (the Optuna samplers) use them.
+
+    Resuming: an engine with ``records_trials = False`` must replay deterministically
+    (same seed and state, same proposals): the search reloads the state saved after
+    the last complete batch and re-asks the interrupted batch, whose evaluations are
+    already stored. An engine with ``records_trials = True`` writes its own trials in
+    :meth:`complete`; its ``state_dict`` is not saved, and a resumed search counts the
+    stored evaluations and carries on with a new batch.
+
+    :func:`nas.testing.check_engine` checks an engine against this contract.
+
     Args:
         space: the search space.
         seed: seed of the engine's generator.
     """
 
     name: ClassVar[str] = ""
-    #: Engines that keep their own Optuna trials (the Optuna samplers) set this.
+    #: True when the engine writes the study's trials itself (in :meth:`complete`) and
+    #: keeps its state there; the search loop then stores neither records nor state.
     records_trials: ClassVar[bool] = False
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
@@ -55,6 +75,22 @@ class SearchEngine(ABC):
              violations: np.ndarray) -> None:
         """Receive the scores of the last ``ask`` (minimisation form) and violations."""
 
+    # hooks of the search loop (no-ops by default) ----------------------------------
+    def bind(self, session: StudySession) -> None:  # noqa: B027 (optional hook)
+        """Hook: called once before the first ``ask`` with the search's study session
+        (after a resumed state was loaded). Default: nothing."""
+
+    def complete(self, index: int, record: Record, *, repeat: bool) -> None:  # noqa: B027
+        """Hook: called for each architecture of the last ``ask``, in order, once its
+        evaluation is known and before ``tell``.
+
+        Args:
+            index: position of the architecture in the last ``ask``.
+            record: its stored evaluation (raw values, constraint values, measures).
+            repeat: it was evaluated before (in an earlier batch, or earlier in this
+                one): ``record`` is that first evaluation and nothing new was stored.
+        """
+
     def config(self) -> dict[str, Any]:
         """Constructor settings, stored as provenance (override to add more)."""
         return {"engine": self.name, "seed": self.seed}
@@ -65,6 +101,7 @@ class SearchEngine(ABC):
                 "seen": sorted(self._seen), **self._extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (of an engine of the same name and settings)."""
         if state.get("engine") != self.name:
             raise SearchError(f"state of engine {state.get('engine')!r} cannot be loaded into "
                               f"engine {self.name!r}")
@@ -142,11 +179,3 @@ def list_engines() -> list[str]:
 def get_engine(name: str, space: SearchSpace, **options: Any) -> SearchEngine:
     """Build a registered engine by name; unknown names and options list the valid ones."""
     return ENGINES.create(name, space, **options)
-
-
-def archs_to_json(archs: Sequence[Architecture]) -> list[dict[str, Any]]:
-    return [a.to_dict() for a in archs]
-
-
-def archs_from_json(data: Sequence[dict[str, Any]]) -> list[Architecture]:
-    return [Architecture(d) for d in data]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from nas.errors import SearchError
-from nas.search._base import SearchEngine, archs_from_json, archs_to_json, register_engine
+from nas.search._base import SearchEngine, register_engine
 from nas.search._pareto import crowding_distance, non_dominated_sort
 from search_spaces import Architecture, SearchSpace
 
@@ -115,11 +115,11 @@ class _PopulationEngine(SearchEngine):
             rows, self.rng, rate=self.mutation_rate))
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"population": archs_to_json(self.population), "values": self.values.tolist(),
+        return {"population": [a.to_dict() for a in self.population], "values": self.values.tolist(),
                 "violations": self.violations.tolist()}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.population = archs_from_json(state["population"])
+        self.population = [Architecture(d) for d in state["population"]]
         self._matrix = None
         values = np.asarray(state["values"], dtype=float)
         self.values = values.reshape(len(self.population), -1) if self.population else np.zeros((0, 0))

@@ -6,14 +6,15 @@ parameters. Constraints go through Optuna's constraint support: each trial gets
 ``trial.set_constraint(name, value)`` before it is told, which TPE, GP and NSGA-II
 read (feasibility-aware acquisition / constraint-domination).
 
-Unlike our engines these samplers keep their state in the study itself, so the
-runner binds the engine to the study and the engine writes its own trials.
+Unlike our engines these samplers keep their state in the study itself: the
+engines set ``records_trials`` and use the search loop's hooks, :meth:`bind` to
+attach the sampler to the study and :meth:`complete` to finish each trial they
+opened.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import optuna
 
 from nas.errors import SearchError
 from nas.search._base import SearchEngine, register_engine
+from nas.storage import Record, StudySession
 from search_spaces import Architecture, SearchSpace
 
 __all__ = ["OptunaEngine", "OptunaGP", "OptunaNSGA2", "OptunaTPE"]
@@ -29,9 +31,9 @@ __all__ = ["OptunaEngine", "OptunaGP", "OptunaNSGA2", "OptunaTPE"]
 class OptunaEngine(SearchEngine):
     """Base of the engines driven by an Optuna sampler (see the module docstring).
 
-    ``ask`` opens one Optuna trial per architecture; the runner completes each with
-    :meth:`complete` (values, constraints, attributes) and then calls ``tell``.
-    After a kill, the trials left RUNNING are marked FAIL on resume (they were never
+    ``ask`` opens one Optuna trial per architecture; the search loop completes each
+    through :meth:`complete` (the study session writes the evaluation into it) and
+    then calls ``tell``. After a kill, the trials left RUNNING are marked FAIL on resume (they were never
     scored) and the sampler, re-seeded with ``seed + finished trials``, rebuilds its
     model from the stored trials: nothing is lost or repeated, but the proposals after
     the resume differ from an uninterrupted run's.
@@ -41,41 +43,36 @@ class OptunaEngine(SearchEngine):
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         super().__init__(space, seed)
-        self.study: optuna.Study | None = None
+        self.session: StudySession | None = None
         self._pending: list[optuna.trial.Trial] = []
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
 
-    def bind(self, study: optuna.Study) -> None:
-        """Attach the study whose trials drive the sampler (called by the runner)."""
+    def bind(self, session: StudySession) -> None:
+        """Attach the study whose trials drive the sampler, re-seeded with the number of
+        trials it has finished (so a resumed search does not replay the first proposals)."""
+        study = session.study
         finished = len(study.get_trials(deepcopy=False, states=(
             optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)))
         study.sampler = self.make_sampler(self.seed + finished)
-        self.study = study
+        self.session = session
 
     def ask(self, n: int) -> list[Architecture]:
-        if self.study is None:
-            raise SearchError(f"engine {self.name!r} must be bound to a study before ask()")
+        if self.session is None:
+            raise SearchError(f"engine {self.name!r} must be bound to a study session "
+                              f"(engine.bind(session), as run_search does) before ask()")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._pending = [self.study.ask() for _ in range(n)]
+            self._pending = [self.session.study.ask() for _ in range(n)]
             archs = [self.space.suggest(trial) for trial in self._pending]
         for arch in archs:
             self._seen.add(arch.key)
         return archs
 
-    def complete(self, index: int, values: Sequence[float], constraints: dict[str, float],
-                 user_attrs: dict[str, Any]) -> None:
-        """Finish the ``index``-th pending trial with raw values, constraints and attributes."""
-        trial = self._pending[index]
-        for key, value in user_attrs.items():
-            trial.set_user_attr(key, value)
-        for key, value in constraints.items():
-            trial.set_constraint(key, value)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.study.tell(trial, list(values))
+    def complete(self, index: int, record: Record, *, repeat: bool) -> None:
+        """Finish the ``index``-th trial of the last ask with its evaluation."""
+        self.session.complete(self._pending[index], record, duplicate=repeat)
 
     def tell(self, archs, values: np.ndarray, violations: np.ndarray) -> None:
         self._pending = []

@@ -2,28 +2,84 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from nas.errors import SearchError
 from nas.search._pareto import hypervolume, pareto_mask
+from nas.storage import Record, StoredStudy, read_study
 from search_spaces import Architecture
 
-__all__ = ["SearchResult"]
+if TYPE_CHECKING:
+    from nas.search._problem import Problem
+    from nas.storage import StudySession
+
+__all__ = ["EvaluatedArch", "SearchResult", "load_result"]
+
+# History columns that are neither objectives, constraints nor measures.
+_KEYS = ("trial", "batch", "index", "arch_key", "arch")
+_STATUS = ("violation", "feasible", "on_front")
+
+
+@dataclass(frozen=True)
+class EvaluatedArch:
+    """An evaluated architecture with its raw objective and measure values.
+
+    ``evaluated["accuracy"]`` reads one value.
+
+    Attributes:
+        arch: the architecture.
+        values: raw value of each objective and measure, by name (read-only).
+        feasible: whether it meets every constraint.
+        trial: its trial number in the study.
+    """
+
+    arch: Architecture
+    values: Mapping[str, float]
+    feasible: bool
+    trial: int
+
+    def __getitem__(self, name: str) -> float:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise KeyError(f"no value {name!r}; values: {', '.join(self.values)}") from None
+
+
+def _history_frame(records: Sequence[Record], names: Sequence[str],
+                  constraints: Sequence[str]) -> pd.DataFrame:
+    """One row per record: keys, objectives, constraints, measures, violation, feasible."""
+    rows = []
+    for r in records:
+        row = {"trial": r.trial, "batch": r.batch, "index": r.index, "arch_key": r.arch.key,
+               "arch": r.arch.to_json()}
+        row.update(zip(names, r.values, strict=True))
+        row.update(zip(constraints, r.constraints, strict=True))
+        row.update(r.measures)
+        row["violation"] = r.violation
+        row["feasible"] = r.violation <= 0
+        rows.append(row)
+    columns = [*_KEYS, *names, *constraints]
+    frame = pd.DataFrame(rows, columns=None if rows else [*columns, *_STATUS[:2]])
+    measures = [c for c in frame.columns if c not in columns and c not in _STATUS]
+    return frame[[*columns, *measures, *_STATUS[:2]]]
 
 
 class SearchResult:
     """Every evaluation of a search, in order, with the front and hypervolume.
 
     Args:
-        history: one row per evaluated architecture: ``arch_key``, ``arch`` (JSON),
-            ``batch``, ``index``, one column per objective (raw values), one per
-            constraint (Optuna-style value, ``<= 0`` feasible), ``violation``,
-            ``feasible``.
+        history: one row per evaluated architecture: ``trial``, ``batch``, ``index``,
+            ``arch_key``, ``arch`` (JSON), one column per objective (raw values), one per
+            constraint (Optuna-style value, ``<= 0`` feasible), one per measure,
+            ``violation``, ``feasible``. :meth:`archs`, :meth:`evaluated` and
+            :meth:`best` turn rows back into :class:`Architecture` values.
         names, directions: the objectives.
         constraints: the constraints as strings (``"latency_ms <= 15"``).
         study_name, storage: where the study lives (``storage`` is ``None`` in memory).
@@ -42,13 +98,20 @@ class SearchResult:
         self.history["on_front"] = mask
 
     @classmethod
-    def from_session(cls, problem, session) -> SearchResult:
-        from nas.search._study import history_frame
+    def from_stored(cls, stored: StoredStudy) -> SearchResult:
+        """The result of a stored study (see :func:`nas.storage.read_study`)."""
+        history = _history_frame(stored.records, stored.names, stored.constraints)
+        return cls(history, stored.names, stored.directions, stored.constraints,
+                   stored.study_name, stored.storage, stored.provenance)
 
-        constraints = [str(c) for c in problem.constraints]
-        history = history_frame(session.study, problem.names, constraints)
-        return cls(history, problem.names, problem.directions, constraints,
-                   session.study.study_name, None, dict(session.study.user_attrs))
+    @classmethod
+    def from_session(cls, problem: Problem, session: StudySession) -> SearchResult:
+        """The result of ``problem``'s search so far in ``session``."""
+        stored = session.stored()
+        if list(stored.names) != problem.names:
+            raise SearchError(f"the session's objectives {list(stored.names)} are not the "
+                              f"problem's {problem.names}")
+        return cls.from_stored(stored)
 
     def __len__(self) -> int:
         return len(self.history)
@@ -69,7 +132,58 @@ class SearchResult:
 
     @property
     def front_archs(self) -> list[Architecture]:
-        return [Architecture.from_json(text) for text in self.front["arch"]]
+        """The architectures of :attr:`front`, in its order."""
+        return self.archs(self.front)
+
+    def archs(self, frame: pd.DataFrame | None = None) -> list[Architecture]:
+        """The architectures of ``frame``'s rows (default: the whole history), in order.
+
+        ``frame`` is any selection of :attr:`history` or :attr:`front` rows, e.g.
+        ``result.archs(result.history.nsmallest(5, "latency_ms"))``.
+        """
+        frame = self.history if frame is None else frame
+        if "arch" not in frame.columns:
+            raise SearchError(f"frame has no 'arch' column; columns: {', '.join(frame.columns)}")
+        return [Architecture.from_json(text) for text in frame["arch"]]
+
+    @property
+    def measures(self) -> list[str]:
+        """Names of the measures (quantities evaluated only for constraints)."""
+        known = {*_KEYS, *self.names, *self.constraints, *_STATUS}
+        return [c for c in self.history.columns if c not in known]
+
+    def evaluated(self, frame: pd.DataFrame | None = None) -> list[EvaluatedArch]:
+        """Each row of ``frame`` (default: the whole history) as an :class:`EvaluatedArch`."""
+        frame = self.history if frame is None else frame
+        columns = [*self.names, *self.measures]
+        return [EvaluatedArch(arch, MappingProxyType({c: float(row[c]) for c in columns}),
+                              bool(row["feasible"]), int(row["trial"]))
+                for arch, (_, row) in zip(self.archs(frame), frame.iterrows(), strict=True)]
+
+    def best(self, objective: str | None = None) -> EvaluatedArch:
+        """The feasible architecture with the best value of ``objective`` (its direction).
+
+        Args:
+            objective: an objective's name; may be omitted when there is only one.
+
+        Raises:
+            SearchError: an unknown objective, none named among several, or no
+                feasible architecture.
+        """
+        if objective is None:
+            if len(self.names) != 1:
+                raise SearchError(f"name the objective to pick the best by; objectives: "
+                                  f"{', '.join(self.names)}")
+            objective = self.names[0]
+        if objective not in self.names:
+            raise SearchError(f"no objective {objective!r}; objectives: {', '.join(self.names)}")
+        front = self.front  # the best feasible value of any objective is on the front
+        if front.empty:
+            raise SearchError(f"no feasible architecture among the {len(self)} evaluated")
+        column = front[objective]
+        pick = column.idxmin() if self.directions[self.names.index(objective)] == "minimize" \
+            else column.idxmax()
+        return self.evaluated(front.loc[[pick]])[0]
 
     def hypervolume(self, reference: Sequence[float], upto: int | None = None) -> float:
         """Hypervolume of the feasible front of the first ``upto`` evaluations.
@@ -144,3 +258,13 @@ class SearchResult:
         fig.savefig(path)
         plt.close(fig)
         return Path(path)
+
+
+def load_result(study_name: str, storage: str) -> SearchResult:
+    """Open a stored search study and return its history, front and metadata.
+
+    Raises:
+        StorageError: the storage cannot be opened or holds no study of that name
+            (the message lists the studies it holds).
+    """
+    return SearchResult.from_stored(read_study(study_name, storage))

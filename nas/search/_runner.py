@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,6 @@ from tqdm.auto import tqdm
 
 from nas.errors import SearchError
 from nas.search._base import SearchEngine
-from nas.search._optuna import OptunaEngine
 from nas.search._problem import Evaluation, Problem
 from nas.search._result import SearchResult
 from nas.storage import Record, StudySession
@@ -51,6 +51,8 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
     at any point resumes with ``resume=True``: the engine restarts from the state
     after the last complete batch, re-asks the interrupted batch (deterministically,
     for our engines) and finds the evaluations already written in the database.
+    Engines that record their own trials (the Optuna samplers) resume from the stored
+    trials instead (see :class:`SearchEngine`).
 
     Args:
         problem: space, objectives and constraints.
@@ -76,64 +78,78 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
     session = StudySession(problem.space, problem.names, problem.directions,
                            [str(c) for c in problem.constraints], storage, study_name,
                            resume=resume, provenance=meta)
-    if session.resumed:
-        session.fail_running()
-    records = session.records()
-    cache: dict[str, Record] = {r.arch.key: r for r in records}
-    state = session.engine_state()
-    batch, done = 0, 0
-    if state is not None:
-        engine.load_state_dict(state["engine"])
-        batch, done = state["batch"] + 1, state["evaluations"]
-    if isinstance(engine, OptunaEngine):
-        engine.bind(session.study)
-        # Optuna's proposals are not replayed: count what is stored, start a new batch.
-        done, batch = len(cache), 1 + max((r.batch for r in records), default=-1)
+    search = _Search(problem, engine, session, evaluator or partial(evaluate_batch, problem))
     show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=budget, initial=min(len(cache), budget), disable=not show,
-               desc=f"search[{engine.name}]", unit="arch")
-    stalled = 0
-    measure_names = [m.name for m in problem.measures]
-    while done < budget and stalled < MAX_STALLED_BATCHES:
-        archs = engine.ask(min(batch_size, budget - done))
+    with tqdm(total=budget, initial=min(len(search.cache), budget), disable=not show,
+              desc=f"search[{engine.name}]", unit="arch") as bar:
+        stalled = 0
+        while search.done < budget and stalled < MAX_STALLED_BATCHES:
+            added = search.step(min(batch_size, budget - search.done), bar)
+            stalled = 0 if added else stalled + 1
+    if stalled >= MAX_STALLED_BATCHES:
+        log.warning("search stopped after %d batches without a new architecture (the space may "
+                    "be exhausted): %d of %d evaluated", stalled, search.done, budget)
+    return SearchResult.from_session(problem, session)
+
+
+class _Search:
+    """The state of one search loop: the engine, the study session and every evaluation."""
+
+    def __init__(self, problem: Problem, engine: SearchEngine, session: StudySession,
+                 evaluator: Evaluator) -> None:
+        self.problem, self.engine, self.session, self.evaluator = problem, engine, session, evaluator
+        if session.resumed:
+            session.fail_running()
+        records = session.records()
+        self.cache: dict[str, Record] = {r.arch.key: r for r in records}
+        # batch: number of the next ask; done: distinct evaluations counted so far
+        self.batch, self.done = 0, 0
+        if engine.records_trials:
+            # Its proposals are not replayed: count what is stored, start a new batch.
+            self.done, self.batch = len(self.cache), 1 + max((r.batch for r in records), default=-1)
+        elif (state := session.engine_state()) is not None:
+            engine.load_state_dict(state["engine"])
+            self.batch, self.done = state["batch"] + 1, state["evaluations"]
+        engine.bind(session)
+
+    def step(self, n: int, bar: tqdm) -> bool:
+        """One ask/evaluate/tell round; whether it added an evaluation to the study."""
+        engine, batch = self.engine, self.batch
+        archs = engine.ask(n)
+        self._evaluate_new(archs, bar)
+        first: set[str] = set()
+        for i, arch in enumerate(archs):
+            record = self.cache[arch.key]
+            engine.complete(i, record, repeat=arch.key in first or record.batch != batch)
+            first.add(arch.key)
+        values = self.problem.to_minimization(np.array([self.cache[a.key].values for a in archs]))
+        engine.tell(archs, values, np.array([self.cache[a.key].violation for a in archs]))
+        # Count what this batch added, including evaluations written before a kill.
+        added = sum(1 for key in {a.key for a in archs} if self.cache[key].batch == batch)
+        self.done += added
+        if not engine.records_trials and self.session.persistent:  # in memory: nothing to resume
+            self.session.save_engine_state(batch, self.done, engine.state_dict())
+        self.batch += 1
+        return added > 0
+
+    def _evaluate_new(self, archs: Sequence[Architecture], bar: tqdm) -> None:
+        """Evaluate the architectures never evaluated before, store and cache each."""
         # Position in the batch of each first-seen architecture: the stored order, so a
         # batch completed after a resume sorts exactly like an uninterrupted one.
         fresh: dict[str, int] = {}
         for pos, arch in enumerate(archs):
-            if arch.key not in cache:
+            if arch.key not in self.cache:
                 fresh.setdefault(arch.key, pos)
-        if fresh:
-            new = [archs[pos] for pos in fresh.values()]
-            ev, measures = (evaluator(new) if evaluator is not None
-                            else evaluate_batch(problem, new))
-            for i, (arch, pos) in enumerate(zip(new, fresh.values(), strict=True)):
-                record = Record(arch, tuple(ev.values[i].tolist()), tuple(ev.constraints[i].tolist()),
-                                float(ev.violation[i]), batch, pos,
-                                measures=tuple((n, float(measures[n][i])) for n in measure_names))
-                if not engine.records_trials:
-                    session.add(record)
-                cache[arch.key] = record
-                bar.update(1)
-        if isinstance(engine, OptunaEngine):
-            first = {}
-            for i, arch in enumerate(archs):
-                record = cache[arch.key]
-                attrs = session.user_attrs(record)
-                if arch.key in first or record.batch != batch:
-                    attrs["duplicate_of"] = record.arch.key
-                first.setdefault(arch.key, i)
-                engine.complete(i, record.values, session.constraints(record), attrs)
-        values = problem.to_minimization(np.array([cache[a.key].values for a in archs]))
-        violations = np.array([cache[a.key].violation for a in archs])
-        engine.tell(archs, values, violations)
-        # Count what this batch added, including evaluations written before a kill.
-        done += sum(1 for k in {a.key for a in archs} if cache[k].batch == batch)
-        if not engine.records_trials and storage is not None:  # in memory: nothing to resume
-            session.save_engine_state(batch, done, engine.state_dict())
-        stalled = 0 if any(cache[a.key].batch == batch for a in archs) else stalled + 1
-        batch += 1
-    bar.close()
-    if stalled >= MAX_STALLED_BATCHES:
-        log.warning("search stopped after %d batches without a new architecture "
-                    "(the space may be exhausted): %d of %d evaluated", stalled, done, budget)
-    return SearchResult.from_session(problem, session)
+        if not fresh:
+            return
+        new = [archs[pos] for pos in fresh.values()]
+        ev, measures = self.evaluator(new)
+        names = [m.name for m in self.problem.measures]
+        for i, (arch, pos) in enumerate(zip(new, fresh.values(), strict=True)):
+            record = Record(arch, tuple(ev.values[i].tolist()), tuple(ev.constraints[i].tolist()),
+                            float(ev.violation[i]), self.batch, pos,
+                            measures=tuple(sorted((n, float(measures[n][i])) for n in names)))
+            if not self.engine.records_trials:
+                self.session.add(record)
+            self.cache[arch.key] = record
+            bar.update(1)

@@ -37,7 +37,8 @@ class AccuracyPredictor(ABC):
 
     Subclasses implement ``_fit``, ``_predict``, ``hparams`` and the array state
     (``_arrays`` / ``_set_arrays``), and are registered with
-    :func:`register_predictor`.
+    :func:`register_predictor`; :func:`predictors.testing.check_predictor` checks one
+    against this contract.
 
     Args:
         space: the search space of the architectures.
@@ -195,8 +196,7 @@ def load_predictor(path: str | Path, space: SearchSpace) -> AccuracyPredictor:
                              f"format {meta.get('format')!r}; expected format {FORMAT_VERSION})")
     feat = meta["featurizer"]
     predictor = get_predictor(meta["name"], space, graph_features=feat["graph"],
-                              encoding=feat.get("encoding", "onehot"),
-                              complexity_features=feat.get("complexity", False),
+                              encoding=feat["encoding"], complexity_features=feat["complexity"],
                               input_shape=feat["input_shape"], num_classes=feat["num_classes"],
                               seed=meta["seed"], **meta["hparams"])
     predictor.featurizer = ArchFeaturizer.from_config(space, feat)

@@ -47,9 +47,5 @@ class LayerFeaturizer:
                                     float(p.get("expand", 0) or 0))
         return vec
 
-    def arch_layers(self, space: Any, arch: Any, input_shape: Sequence[int],
-                    num_classes: int) -> list[LayerSpec]:
-        return space.layers(arch, tuple(input_shape), num_classes)
-
     def config(self) -> dict[str, Any]:
         return {"op_vocab": self.op_vocab}

@@ -78,7 +78,11 @@ def _pair_signs(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _taus_from_sums(conc: np.ndarray, nz: np.ndarray, ny: float) -> np.ndarray:
-    """Kendall tau-b of each proxy from pair sums (concordance, non-tied counts)."""
+    """Kendall tau-b of each proxy from pair sums (concordance, non-tied counts).
+
+    Not ``kendall_tau`` (scipy) because leave-pair-out needs one tau per held-out pair,
+    thousands per fit, all derived from the same full pair sums in O(k) each.
+    """
     den = np.sqrt(np.maximum(nz, 0.0) * max(ny, 0.0))
     return np.where(den > 0, conc / np.where(den > 0, den, 1.0), 0.0)
 
@@ -249,11 +253,12 @@ class ProxyCombination:
         """Restore :meth:`state_dict`; the proxy names must match."""
         if list(state["names"]) != self.names:
             raise PredictorError(f"state is for proxies {state['names']}, not {self.names}")
-        missing = [k for k in ("weights", "reference", "mean", "std", "procedure") if k not in state]
+        missing = [k for k in ("weights", "reference", "mean", "std", "procedure", "cv_scores")
+                   if k not in state]
         if missing:
             raise PredictorError(f"ProxyCombination state lacks {missing}; it has {sorted(state)}")
         self.weights_ = np.asarray(state["weights"], float)
         self.reference_ = [np.asarray(r, float) for r in state["reference"]]
         self.mean_, self.std_ = np.asarray(state["mean"], float), np.asarray(state["std"], float)
         self.procedure_ = state["procedure"]
-        self.cv_scores_ = dict(state.get("cv_scores", {}))
+        self.cv_scores_ = dict(state["cv_scores"])

@@ -5,20 +5,14 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-
-from nas.objectives import CallableObjective
+from nas import testing
 from nas.search import Problem, get_engine, run_search
 from search_spaces import get_space
 
 
 def toy_problem() -> Problem:
-    """Two deterministic linear objectives on nb201's one-hot encoding, one constraint."""
-    space = get_space("nb201")
-    weights = np.random.default_rng(1).normal(size=space.encoding_size)
-    acc = CallableObjective("acc", lambda a: space.encode_batch(a) @ weights, "maximize")
-    cost = CallableObjective("cost", lambda a: space.encode_batch(a) @ np.abs(weights[::-1]))
-    return Problem(space, [cost, acc], ["cost <= 3"])
+    """nas.testing's toy problem on nb201, with the bound (``cost <= 3``) these tests use."""
+    return testing.toy_problem(get_space("nb201"), bound=3.0)
 
 
 def main(engine: str, storage: str, budget: int, resume: bool, slow: float = 0.0) -> None:

@@ -1,4 +1,5 @@
-"""Engines: ask/tell contract, constraints, determinism, state round trip, better than random."""
+"""Engines beyond the conformance suite (test_engine_conformance.py): constraints, options,
+search quality against random, exhausted spaces."""
 
 from __future__ import annotations
 
@@ -64,26 +65,6 @@ def test_optuna_gp_runs_with_constraints(problem, one_torch_thread):
     assert len(result.front) == 1  # one objective: the best feasible architecture
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_engine_is_deterministic_and_state_round_trips(problem, name):
-    def run(stop_at=None):
-        engine = get_engine(name, problem.space, seed=7, **_options(name))
-        keys = []
-        for step in range(6):
-            if step == stop_at:  # continue in a fresh engine from the saved state
-                state = engine.state_dict()
-                engine = get_engine(name, problem.space, seed=123, **_options(name))
-                engine.load_state_dict(state)
-            archs = engine.ask(5)
-            keys += [a.key for a in archs]
-            ev = problem.evaluate(archs)
-            engine.tell(archs, problem.to_minimization(ev.values), ev.violation)
-        return keys
-
-    assert run() == run()
-    assert run() == run(stop_at=3)
-
-
 def test_evolution_population_only_feasible(problem):
     engine = get_engine("evolution", problem.space, seed=1, population_size=10)
     run_search(problem, engine, budget=60, batch_size=10, progress=False)
@@ -119,28 +100,6 @@ def test_state_round_trip_with_empty_population(problem):
     again = get_engine("evolution", problem.space, seed=5, population_size=4)
     again.load_state_dict(engine.state_dict())
     assert [a.key for a in again.ask(3)] == [a.key for a in engine.ask(3)]
-
-
-@pytest.mark.parametrize("name", OURS)
-def test_engines_on_a_space_without_decision_table(name):
-    """Recursive grammars take the per-architecture path: same contract, deterministic."""
-    from nas.objectives import CallableObjective
-    from search_spaces import get_space
-
-    space = get_space("einspace_lite")
-    assert space.decision_table is None
-    w = np.random.default_rng(0).normal(size=space.encoding_size)
-    problem = Problem(space, [CallableObjective("f", lambda a: space.encode_batch(a) @ w),
-                              CallableObjective("g", lambda a: space.encode_batch(a) @ w[::-1])])
-
-    def keys(seed):
-        engine = get_engine(name, space, seed=seed, **({} if name == "random" else {"population_size": 4}))
-        result = run_search(problem, engine, budget=16, batch_size=4, progress=False)
-        assert all(space.contains(a) for a in result.front_archs)
-        return list(result.history["arch_key"])
-
-    first = keys(5)
-    assert first == keys(5) and len(set(first)) == 16
 
 
 def test_mutation_rate_option(problem):
