@@ -26,20 +26,17 @@ from hardware._device import (
     list_devices,
     register_device,
 )
-from hardware._enumerate import Enumeration, enumerate_layers
 from hardware._profiler import Measurement, Profiler, statistic_of
 from hardware._reference import normalise, reference_module, reference_spec, speed_factor
 from hardware._table import LatencyTable
 from hardware._validate import ValidationReport, compare, validate
 from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
-from search_spaces import resolve_spec  # moved to search_spaces; kept here for old imports
 
 __all__ = [
     "DEVICES",
     "CPUDevice",
     "CUDADevice",
     "Device",
-    "Enumeration",
     "HardwareError",
     "LatencyTable",
     "Measurement",
@@ -50,7 +47,6 @@ __all__ = [
     "TableMismatchError",
     "ValidationReport",
     "compare",
-    "enumerate_layers",
     "fit_calibration",
     "get_device",
     "list_devices",
@@ -58,7 +54,6 @@ __all__ = [
     "reference_module",
     "reference_spec",
     "register_device",
-    "resolve_spec",
     "speed_factor",
     "statistic_of",
     "validate",

@@ -39,7 +39,6 @@ from tqdm.auto import tqdm
 
 from hardware._calibration import fit_calibration, transform_layers
 from hardware._device import IDENTITY_KEYS, VERSION_KEYS, Device, get_device
-from hardware._enumerate import enumerate_layers
 from hardware._profiler import Measurement, Profiler
 from hardware._reference import normalise, reference_spec, speed_factor
 from hardware.errors import HardwareError, MissingEntriesError, TableMismatchError
@@ -306,7 +305,7 @@ class LatencyTable:
         shape = tuple(input_shape) if input_shape is not None else space.input_shape
         classes = int(num_classes or space.num_classes)
         profiler = profiler or Profiler()
-        found = enumerate_layers(space, shape, classes, enumeration, n_samples, gen)
+        found = space.realisable_layers(shape, classes, enumeration, n_samples, gen)
         groups: list[tuple[list[LayerSpec], list[Measurement], float]] = []
         bar = tqdm(total=len(found.specs), desc="profiling layers", unit="layer",
                    disable=None if progress is None else not progress)

@@ -1,39 +1,60 @@
-"""The grammar: expressions that derive architectures, and the `Grammar` of rules.
+"""Grammar expressions and their semantics, each defined once.
 
-A grammar is data: a table ``{rule name: expression}``. Expressions compose
-registered ops (:class:`Op`) with sequences, choices among productions, repeats
-(depth decisions), references to rules (recursion), residuals, parallel branches
-and cells (DAGs of edges). Decision points are :class:`Value` (a categorical
-value), :class:`Choice` (a production), the depth of a :class:`Repeat`, and the
-edges of a :class:`Cell`. Each decision gets a stable dotted path from the labels
-of the expressions above it, e.g. ``stage2.block1.kernel``.
+An expression is immutable data. Besides its fields, each kind states here what
+every walker of a grammar needs from it, so the walkers (derivation, decision
+slots, counting, encoding, vectorised sums, realisable layers, planning) never
+re-implement it:
+
+* :meth:`Op.values`: the parameters that are decisions;
+* :meth:`Choice.options`: the alternatives allowed under a recursion budget, with
+  renormalised probabilities; :meth:`Choice.decision_path`;
+* :meth:`Repeat.blocks`: the copies of a repeat and their labels;
+* :meth:`Ref.resolve`: the rule a reference derives, at which path and budget;
+* :class:`Cell`: the decisions of each intermediate node (:meth:`Cell.node`),
+  which edges reduce resolution (:meth:`Cell.reduces`), how inputs are brought to
+  the cell's width (:meth:`Cell.preprocess`) and the shapes it makes.
+
+Paths are joined with :func:`join` everywhere.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from search_spaces.errors import GrammarError, SearchSpaceError
-from search_spaces.ops import NUM_CLASSES, get_op
+from search_spaces.errors import GrammarError
+
+if TYPE_CHECKING:
+    from search_spaces.grammar import Grammar
 
 __all__ = [
     "Cell",
+    "CellNode",
     "CellStack",
     "Choice",
     "Expr",
-    "Grammar",
     "Op",
+    "Option",
     "Parallel",
     "Ref",
     "Repeat",
     "Residual",
     "Seq",
     "Value",
+    "join",
 ]
+
+REDUCTION_STRIDE = 2
+"""Stride of the edges leaving the input states of a reduction cell."""
+
+
+def join(prefix: str, label: str) -> str:
+    """The dotted path of ``label`` under ``prefix`` (the root prefix is ``""``)."""
+    return f"{prefix}.{label}" if prefix else label
 
 
 def _probs(probs: Sequence[float] | None, n: int, where: str) -> tuple[float, ...] | None:
@@ -77,6 +98,10 @@ class Expr:
 
     __slots__ = ()
 
+    def children(self) -> tuple[Expr, ...]:
+        """Direct sub-expressions."""
+        return ()
+
 
 @dataclass(frozen=True)
 class Value(Expr):
@@ -115,6 +140,17 @@ class Op(Expr):
     def param_dict(self) -> dict[str, Any]:
         return dict(self.params)
 
+    @functools.cached_property
+    def values(self) -> tuple[tuple[str, Value], ...]:
+        """The parameters that are decisions, as (name, Value), in declaration order;
+        each is decided at ``join(path, name)``."""
+        return tuple((n, v) for n, v in self.params if isinstance(v, Value))
+
+    @functools.cached_property
+    def constants(self) -> dict[str, Any]:
+        """The parameters fixed by the grammar."""
+        return {n: v for n, v in self.params if not isinstance(v, Value)}
+
 
 @dataclass(frozen=True)
 class Seq(Expr):
@@ -130,6 +166,22 @@ class Seq(Expr):
         if not pairs:
             raise GrammarError("Seq: empty sequence")
         object.__setattr__(self, "items", pairs)
+
+    def children(self) -> tuple[Expr, ...]:
+        return tuple(e for _, e in self.items)
+
+    @property
+    def parts(self) -> tuple[tuple[str, Expr], ...]:
+        """The labelled sub-expressions; each is derived at ``join(path, label)``."""
+        return self.items
+
+
+class Option(NamedTuple):
+    """One alternative of a :class:`Choice` allowed under a recursion budget."""
+
+    label: str
+    expr: Expr
+    prob: float | None  # renormalised over the allowed alternatives; None: uniform
 
 
 @dataclass(frozen=True)
@@ -155,6 +207,35 @@ class Choice(Expr):
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(label for label, _ in self.alternatives)
+
+    def children(self) -> tuple[Expr, ...]:
+        return tuple(e for _, e in self.alternatives)
+
+    @staticmethod
+    def decision_path(path: str, grammar: Grammar) -> str:
+        """Where the choice is decided: its path, or the start rule's name at the root.
+        The chosen alternative's decisions live under ``join(decision_path, label)``."""
+        return path or grammar.start
+
+    def options(self, grammar: Grammar, budget: float) -> tuple[Option, ...]:
+        """The alternatives that can still finish within ``budget`` nested rule
+        references (``grammar.min_depth(alt) <= budget``), in grammar order, with
+        their probabilities renormalised over the allowed ones (``None``: uniform)."""
+        allowed = [(label, e, p) for (label, e), p in
+                   zip(self.alternatives, self.probs or (None,) * len(self.alternatives))
+                   if grammar.min_depth(e) <= budget]
+        total = sum(p for _, _, p in allowed) if self.probs is not None else 0.0
+        if total <= 0:
+            return tuple(Option(label, e, None) for label, e, _ in allowed)
+        return tuple(Option(label, e, p / total) for label, e, p in allowed)
+
+    @staticmethod
+    def decision(options: Sequence[Option]) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
+        """The (choices, probs) of the choice decision over ``options``."""
+        labels = tuple(o.label for o in options)
+        if not options or options[0].prob is None:
+            return labels, None
+        return labels, tuple(o.prob for o in options)
 
 
 @dataclass(frozen=True)
@@ -189,6 +270,24 @@ class Repeat(Expr):
         object.__setattr__(self, "first", first)
         object.__setattr__(self, "label", label)
 
+    def children(self) -> tuple[Expr, ...]:
+        return (self.body,) if self.first is None else (self.body, self.first)
+
+    @staticmethod
+    def depth_path(path: str) -> str:
+        """Where the depth is decided."""
+        return join(path, "depth")
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depth.choices)
+
+    def blocks(self, depth: int) -> tuple[tuple[str, Expr], ...]:
+        """The first ``depth`` copies as (label, expr): ``first`` (when given) then ``body``;
+        copy ``k`` (from 1) is reached when the depth decision is at least ``k``."""
+        return tuple((f"{self.label}{i + 1}", self.first if i == 0 and self.first is not None
+                      else self.body) for i in range(depth))
+
 
 @dataclass(frozen=True)
 class Ref(Expr):
@@ -202,12 +301,20 @@ class Ref(Expr):
     rule: str
     shared: bool = False
 
+    def resolve(self, grammar: Grammar, path: str, budget: float) -> tuple[Expr, str, float]:
+        """The referenced rule's expression, the path it is derived at (the rule's name
+        when shared, else ``path``) and the remaining budget (one reference used)."""
+        return grammar.rules[self.rule], (self.rule if self.shared else path), budget - 1
+
 
 @dataclass(frozen=True)
 class Residual(Expr):
     """``x + body(x)``; the body must keep the shape."""
 
     body: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.body,)
 
 
 @dataclass(frozen=True)
@@ -234,6 +341,38 @@ class Parallel(Expr):
         object.__setattr__(self, "branches", pairs)
         object.__setattr__(self, "merge", merge)
         object.__setattr__(self, "split", split)
+
+    def children(self) -> tuple[Expr, ...]:
+        return tuple(e for _, e in self.branches)
+
+    @property
+    def parts(self) -> tuple[tuple[str, Expr], ...]:
+        """The labelled sub-expressions; each is derived at ``join(path, label)``."""
+        return self.branches
+
+
+class CellNode(NamedTuple):
+    """The decisions of one intermediate node of a :class:`Cell` (labels relative to the cell).
+
+    Attributes:
+        index: the node's state index ``j`` (its predecessors are states ``0..j-1``).
+        inputs: label of the decision picking its inputs (``node<j>.inputs``), or None
+            when every predecessor feeds it.
+        combos: the allowed input tuples (the one tuple of all predecessors when ``inputs``
+            is None).
+        edges: the label of each edge's op: one per predecessor (``edge_<j>_<i>``), or one
+            per picked input (``node<j>.op<m>``).
+    """
+
+    index: int
+    inputs: str | None
+    combos: tuple[tuple[int, ...], ...]
+    edges: tuple[str, ...]
+
+    def wiring(self, picked: Sequence[int] | None = None) -> list[tuple[int, str]]:
+        """(source state, op label) of each edge, given the picked inputs (if any)."""
+        sources = self.combos[0] if self.inputs is None else picked
+        return list(zip(sources, self.edges, strict=True))
 
 
 @dataclass(frozen=True)
@@ -273,9 +412,59 @@ class Cell(Expr):
         if self.output not in ("last", "concat"):
             raise GrammarError(f"Cell: output must be 'last' or 'concat', got {self.output!r}")
 
+    def children(self) -> tuple[Expr, ...]:
+        return (self.op,)
+
     def targets(self) -> range:
         """State indices of the intermediate nodes."""
         return range(self.inputs, self.inputs + self.nodes)
+
+    @staticmethod
+    def edge_label(j: int, i: int) -> str:
+        """Name of the edge from state ``i`` into node ``j``."""
+        return f"edge_{j}_{i}"
+
+    @functools.cached_property
+    def layout(self) -> tuple[CellNode, ...]:
+        """The decisions of every intermediate node, in derivation order."""
+        out = []
+        for j in self.targets():
+            if self.in_degree is None:
+                out.append(CellNode(j, None, (tuple(range(j)),),
+                                    tuple(self.edge_label(j, i) for i in range(j))))
+            else:
+                out.append(CellNode(j, f"node{j}.inputs",
+                                    tuple(itertools.combinations(range(j), self.in_degree)),
+                                    tuple(f"node{j}.op{m}" for m in range(self.in_degree))))
+        return tuple(out)
+
+    def reduces(self, source: int) -> bool:
+        """True when the edge leaving state ``source`` has stride 2 (reduction cells:
+        edges from the input states); its op gets ``stride=2``."""
+        return self.reduction and source < self.inputs
+
+    def preprocess(self, in_shapes: Sequence[tuple[int, ...]], channels: int
+                   ) -> list[tuple[str, dict[str, Any]] | None]:
+        """The op (name, params) bringing each input state to ``channels`` at the last
+        input's resolution (``None``: used as it is). A single input is used as it is;
+        with two, an input at another resolution is a stride-2 skip, otherwise a 1x1
+        ReLU-conv-BN."""
+        if len(in_shapes) == 1:
+            return [None]
+        target_hw = in_shapes[-1][1:]
+        return [("skip", {"stride": REDUCTION_STRIDE, "out": channels}) if s[1:] != target_hw
+                else ("relu_conv_bn", {"out": channels, "kernel": 1}) for s in in_shapes]
+
+    def node_shape(self, channels: int, in_hw: Sequence[int]) -> tuple[int, ...]:
+        """Shape of every intermediate state, from the last input's resolution."""
+        stride = REDUCTION_STRIDE if self.reduction else 1
+        return (channels, *((d - 1) // stride + 1 for d in in_hw))
+
+    def out_shape(self, node_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The cell's output: the last node, or the concatenation of all nodes."""
+        if self.output == "last":
+            return node_shape
+        return (node_shape[0] * self.nodes, *node_shape[1:])
 
 
 @dataclass(frozen=True)
@@ -299,181 +488,10 @@ class CellStack(Expr):
         object.__setattr__(self, "cells", pairs)
         object.__setattr__(self, "channels", tuple(int(c) for c in channels))
 
-
-def children(expr: Expr) -> list[Expr]:
-    """Direct sub-expressions of an expression."""
-    if isinstance(expr, Seq):
-        return [e for _, e in expr.items]
-    if isinstance(expr, Choice):
-        return [e for _, e in expr.alternatives]
-    if isinstance(expr, Parallel):
-        return [e for _, e in expr.branches]
-    if isinstance(expr, CellStack):
-        return [e for _, e in expr.cells]
-    if isinstance(expr, Repeat):
-        return [expr.body] + ([expr.first] if expr.first is not None else [])
-    if isinstance(expr, Residual):
-        return [expr.body]
-    if isinstance(expr, Cell):
-        return [expr.op]
-    return []
-
-
-class Grammar:
-    """A probabilistic context-free grammar over registered ops.
-
-    Construction checks that the grammar derives finite networks: the start rule
-    exists, every reference names a rule, every op is registered with known
-    parameters, and every rule reachable from the start has a finite derivation
-    (a cycle with no exit is an error naming its rules).
-
-    Args:
-        rules: ``{rule name: expression}``.
-        start: the start rule (default: the first rule).
-        max_depth: recursion bound: at most this many nested rule references. At the
-            bound, only productions that can still finish are chosen.
-    """
-
-    def __init__(self, rules: Mapping[str, Expr], start: str | None = None, max_depth: int = 8) -> None:
-        if not rules:
-            raise GrammarError("grammar has no rules")
-        self.rules: dict[str, Expr] = dict(rules)
-        self.start = start if start is not None else next(iter(self.rules))
-        self.max_depth = int(max_depth)
-        if self.start not in self.rules:
-            raise GrammarError(
-                f"start rule {self.start!r} is not defined; rules are {sorted(self.rules)}"
-            )
-        for name, expr in self.rules.items():
-            if not isinstance(expr, Expr):
-                raise GrammarError(f"rule {name!r} is {type(expr).__name__}, not a grammar expression")
-            self._check(expr, name)
-        self._min_depth = self._solve_min_depth()
-        reachable = self.reachable()
-        stuck = sorted(r for r in reachable if math.isinf(self._min_depth[r]))
-        if stuck:
-            raise GrammarError(
-                f"rules {stuck} cannot derive a finite network: every production recurses "
-                "(a cycle with no exit); add a terminal alternative"
-            )
-        if self.min_depth(self.rules[self.start]) > self.max_depth:
-            raise GrammarError(
-                f"start rule {self.start!r} needs {self.min_depth(self.rules[self.start])} nested "
-                f"rule references but max_depth is {self.max_depth}"
-            )
-
-    # checks ------------------------------------------------------------------
-    def _check(self, expr: Expr, where: str) -> None:
-        if isinstance(expr, Ref):
-            if expr.rule not in self.rules:
-                raise GrammarError(
-                    f"{where}: reference to undefined rule {expr.rule!r}; rules are {sorted(self.rules)}"
-                )
-        elif isinstance(expr, Op):
-            try:
-                op = get_op(expr.name)
-            except SearchSpaceError as exc:
-                raise GrammarError(f"{where}: {exc}") from None
-            unknown = sorted(set(expr.param_dict) - set(op.params))
-            if unknown:
-                raise GrammarError(
-                    f"{where}: op {expr.name!r} has no parameter(s) {unknown}; "
-                    f"its parameters are {sorted(op.params) or 'none'}"
-                )
-            missing = sorted(n for n, p in op.params.items() if p.required and n not in expr.param_dict)
-            if missing:
-                raise GrammarError(f"{where}: op {expr.name!r} needs parameter(s) {missing}")
-            for pname, value in expr.params:
-                values = value.choices if isinstance(value, Value) else (value,)
-                for v in values:
-                    if v is NUM_CLASSES:
-                        continue
-                    try:
-                        op.resolve({**_defaults_for(op, pname), pname: v}, where)
-                    except SearchSpaceError as exc:
-                        raise GrammarError(str(exc)) from None
-        elif isinstance(expr, Cell) and expr.reduction and isinstance(expr.op, Op):
-            if "stride" not in get_op(expr.op.name).params:
-                raise GrammarError(f"{where}: reduction cell op {expr.op.name!r} has no 'stride'")
-        for child in children(expr):
-            self._check(child, where)
-
-    def _solve_min_depth(self) -> dict[str, float]:
-        """Fewest nested rule references needed to finish each rule (fixpoint)."""
-        depth = {name: math.inf for name in self.rules}
-        changed = True
-        while changed:
-            changed = False
-            for name, expr in self.rules.items():
-                d = self._expr_min_depth(expr, depth)
-                if d < depth[name]:
-                    depth[name], changed = d, True
-        return depth
-
-    def _expr_min_depth(self, expr: Expr, depth: Mapping[str, float]) -> float:
-        if isinstance(expr, Ref):
-            return 1 + depth[expr.rule]
-        if isinstance(expr, Choice):
-            return min(self._expr_min_depth(e, depth) for _, e in expr.alternatives)
-        if isinstance(expr, Repeat):
-            parts = [self._expr_min_depth(expr.body, depth)] if max(expr.depth.choices) > 0 else []
-            if min(expr.depth.choices) == 0:
-                return 0
-            if expr.first is not None:
-                parts.append(self._expr_min_depth(expr.first, depth))
-            return max(parts)
-        subs = children(expr)
-        return max((self._expr_min_depth(e, depth) for e in subs), default=0)
-
-    def min_depth(self, expr: Expr) -> float:
-        """Fewest nested rule references an expression needs to finish."""
-        return self._expr_min_depth(expr, self._min_depth)
-
-    # structure ---------------------------------------------------------------
-    def references(self, expr: Expr) -> set[str]:
-        """Rules referenced anywhere inside ``expr`` (not following references)."""
-        found = {expr.rule} if isinstance(expr, Ref) else set()
-        for child in children(expr):
-            found |= self.references(child)
-        return found
-
-    def reachable(self) -> set[str]:
-        """Rules reachable from the start rule."""
-        seen, todo = set(), [self.start]
-        while todo:
-            name = todo.pop()
-            if name not in seen:
-                seen.add(name)
-                todo.extend(self.references(self.rules[name]))
-        return seen
+    def children(self) -> tuple[Expr, ...]:
+        return tuple(e for _, e in self.cells)
 
     @property
-    def is_recursive(self) -> bool:
-        """True when some reachable rule can reference itself (unbounded but for max_depth)."""
-        for name in self.reachable():
-            seen, todo = set(), list(self.references(self.rules[name]))
-            while todo:
-                ref = todo.pop()
-                if ref == name:
-                    return True
-                if ref not in seen:
-                    seen.add(ref)
-                    todo.extend(self.references(self.rules[ref]))
-        return False
-
-    def fingerprint(self) -> str:
-        """Stable hash of the rules, start and depth bound (a version of the space)."""
-        text = repr((sorted(self.rules.items(), key=lambda kv: kv[0]), self.start, self.max_depth))
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-    def __repr__(self) -> str:
-        return f"Grammar(rules={sorted(self.rules)}, start={self.start!r}, max_depth={self.max_depth})"
-
-
-def _defaults_for(op: Any, given: str) -> dict[str, Any]:
-    """Placeholder values for an op's other required params, to type-check one param alone."""
-    out = {}
-    for name, p in op.params.items():
-        if name != given and p.required:
-            out[name] = {int: 1, float: 1.0, str: "", bool: False}[p.type]
-    return out
+    def parts(self) -> tuple[tuple[str, Expr], ...]:
+        """The labelled sub-expressions; each is derived at ``join(path, label)``."""
+        return self.cells

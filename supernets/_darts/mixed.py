@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces._plan import compile_plan
+from search_spaces.plan import compile_plan
 from supernets._darts.relax import CellRule, EdgeCandidates
 
 __all__ = ["MixedCell", "MixedOp", "WeightContext", "channel_shuffle"]
@@ -92,7 +92,7 @@ class MixedCell(nn.Module):
         self.specs = [e.specs for e in edges]
         self.edges = nn.ModuleList(
             MixedOp([compile_plan(p) for p in e.plans], partial_channels,
-                    2 if rule.reduction and e.source < rule.inputs else 1)
+                    2 if rule.cell.reduces(e.source) else 1)
             for e in edges
         )
         self.output = output
