@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from search_spaces._expr import Cell, Choice, Expr, Op, Ref, Repeat
+from search_spaces._cell import Cell
+from search_spaces._expr import Choice, Expr, Op, Ref, Repeat
 from search_spaces.grammar import Grammar
 
 

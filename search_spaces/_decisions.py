@@ -1,18 +1,22 @@
 """Compiled decision tables: batch sampling, mutation and crossover on index matrices.
 
 A non-recursive grammar has a fixed set of decision *slots* (every path any
-derivation can reach). An architecture is then a row of slot indices: the index
-of its value in the slot's choices, or ``-1`` where the slot is not reached (a
-deeper block of a shallower stage, the decisions of an unchosen production).
-Whether a slot is reached depends on one *controlling* slot only: the innermost
+derivation can reach, listed by :class:`~search_spaces._slots.Slots`). An
+architecture is then a row of slot indices: the index of its value in the slot's
+choices, or ``-1`` where the slot is not reached (a deeper block of a shallower
+stage, the decisions of an unchosen production). Whether a slot is reached
+depends on one *controlling* slot only: the innermost
 :class:`~search_spaces.grammar.Choice` or :class:`~search_spaces.grammar.Repeat`
 depth above it (slot ``s`` is active iff its controller is active and holds one
-of the values in ``allowed[s]``). :class:`DecisionTable` compiles the grammar
+of the values in ``allowed[s]``). :class:`DecisionTable` compiles the slots
 into these arrays once, then samples, mutates, crosses over, encodes and
-converts whole batches with numpy, with the semantics of the derivation walk:
+converts whole batches with numpy, with the semantics of the derivation walk.
+``SearchSpace.sample``, ``mutate`` and ``crossover`` are these operations on a
+batch of one:
 
 * ``sample``: every reached decision independently by its probabilities (uniform
-  by default), as ``RandomDecider`` draws them; the random stream differs.
+  by default): the distribution of the walk with ``RandomDecider`` (tested); the
+  random stream differs.
 * ``mutate``: one uniformly chosen reached decision with more than one choice
   takes a different value uniformly (``n`` rounds, or per-slot ``rate``);
   decisions that become reached are sampled, as ``FallbackDecider`` does.

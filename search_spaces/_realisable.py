@@ -18,19 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from search_spaces._expr import (
-    REDUCTION_STRIDE,
-    Cell,
-    CellStack,
-    Choice,
-    Expr,
-    Op,
-    Parallel,
-    Ref,
-    Repeat,
-    Residual,
-    Seq,
-)
+from search_spaces._cell import REDUCTION_STRIDE, Cell, CellStack
+from search_spaces._expr import Choice, Expr, Op, Parallel, Ref, Repeat, Residual, Seq
 from search_spaces._registry import RngLike, as_generator
 from search_spaces.errors import SearchSpaceError
 from search_spaces.layers import LayerSpec, resolve_spec

@@ -16,19 +16,8 @@ its slots (the first visit wins, as in a derivation) but is not *compilable*:
 
 from __future__ import annotations
 
-from search_spaces._expr import (
-    Cell,
-    CellStack,
-    Choice,
-    Expr,
-    Op,
-    Parallel,
-    Ref,
-    Repeat,
-    Residual,
-    Seq,
-    join,
-)
+from search_spaces._cell import Cell, CellStack
+from search_spaces._expr import Choice, Expr, Op, Parallel, Ref, Repeat, Residual, Seq, join
 from search_spaces.grammar import Grammar
 
 Control = tuple[int, frozenset[int]] | None

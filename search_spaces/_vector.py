@@ -23,20 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from search_spaces._expr import (
-    REDUCTION_STRIDE,
-    Cell,
-    CellStack,
-    Choice,
-    Expr,
-    Op,
-    Parallel,
-    Ref,
-    Repeat,
-    Residual,
-    Seq,
-    join,
-)
+from search_spaces._cell import REDUCTION_STRIDE, Cell, CellStack
+from search_spaces._expr import Choice, Expr, Op, Parallel, Ref, Repeat, Residual, Seq, join
 from search_spaces._vector_batch import _Batch, _Vocab
 from search_spaces.architecture import Architecture
 from search_spaces.layers import LayerSpec, resolve_spec

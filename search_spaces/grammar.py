@@ -19,19 +19,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from search_spaces._expr import (
-    Cell,
-    CellStack,
-    Choice,
-    Expr,
-    Op,
-    Parallel,
-    Ref,
-    Repeat,
-    Residual,
-    Seq,
-    Value,
-)
+from search_spaces._cell import Cell, CellStack
+from search_spaces._expr import Choice, Expr, Op, Parallel, Ref, Repeat, Residual, Seq, Value
 from search_spaces.errors import GrammarError, SearchSpaceError
 from search_spaces.ops import NUM_CLASSES, get_op
 

@@ -18,7 +18,8 @@ import networkx as nx
 import torch
 from torch import nn
 
-from search_spaces._expr import REDUCTION_STRIDE, join
+from search_spaces._cell import REDUCTION_STRIDE
+from search_spaces._expr import join
 from search_spaces.derivation import DCell, DCellStack, DNode, DOp, DParallel, DResidual, DSeq
 from search_spaces.errors import ArchitectureError
 from search_spaces.layers import LayerSpec, make_spec
