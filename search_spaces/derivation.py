@@ -7,6 +7,7 @@ resolved away) and a :class:`Recorder` of every decision made: its value, its
 allowed values, its kind and its :class:`Origin` (what in the grammar asked).
 
 Example:
+    >>> import numpy as np
     >>> from search_spaces import RandomDecider, derive, get_space
     >>> tree, rec = derive(get_space("nb201"), RandomDecider(np.random.default_rng(0)))
     >>> rec.kinds["cell.edge_1_0"], rec.origins["cell.edge_1_0"].cell

@@ -96,7 +96,7 @@ class MixedCell(nn.Module):
             for e in edges
         )
         self.output = output
-        self.nodes = rule.nodes
+        self.targets = rule.cell.targets()
         self._context = [context]  # a list: keep the context out of the module tree
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -105,7 +105,7 @@ class MixedCell(nn.Module):
         edge_w = ctx.edge_weights[self.rule_index]  # (E,)
         states = [pre(x) for pre, x in zip(self.pre, inputs, strict=False)]
         e = 0
-        for j in range(self.inputs, self.inputs + self.nodes):
+        for j in self.targets:
             total = None
             for src in range(j):  # edges are ordered by target, then source
                 if edge_w[e].item() != 0.0:  # zero: a removed edge (topology selection)

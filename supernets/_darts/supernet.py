@@ -160,7 +160,7 @@ class DartsSupernet(nn.Module):
         if not self.edge_normalization:
             return mask
         parts, start = [], 0
-        for j in range(rule.inputs, rule.inputs + rule.nodes):
+        for j in rule.cell.targets():
             parts.append(torch.softmax(self.beta[k][start:start + j], dim=0))
             start += j
         return torch.cat(parts) * mask
