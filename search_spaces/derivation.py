@@ -49,6 +49,7 @@ __all__ = [
     "RandomDecider",
     "Recorder",
     "derive",
+    "join",
     "walk_tree",
 ]
 

@@ -30,7 +30,7 @@ from search_spaces import (
     SearchSpaceError,
     derive,
 )
-from search_spaces.derivation import DCell, DOp, walk_tree
+from search_spaces.derivation import DCell, DOp, join, walk_tree
 from search_spaces.ops import Shape
 from search_spaces.plan import PCell, Planner, PNode
 from supernets.errors import SupernetError
@@ -174,7 +174,7 @@ def plan_edges(rule: CellRule, cell: PCell, num_classes: int, partial_channels: 
         reduce_edge = rule.cell.reduces(i)
         specs, plans = [], []
         for label, op in zip(rule.labels, rule.ops, strict=False):
-            where = f"{rule.path}.{rule.edge_name(j, i)}"
+            where = join(rule.path, rule.edge_name(j, i))
             node = DOp(where, op.name, dict(op.params))
             try:
                 full = planner.edge(node, states[i], reduce_edge)

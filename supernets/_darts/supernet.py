@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from search_spaces import Architecture, LayerSpec, SearchSpace
+from search_spaces.derivation import join
 from search_spaces.plan import (
     CellStackModule,
     ParallelModule,
@@ -239,9 +240,9 @@ class DartsSupernet(nn.Module):
                 if node.inputs is not None:  # the k strongest edges, in source order
                     ranked = sorted(into, key=lambda i: (-strength[into[i]], i))[:rule.in_degree]
                     picked = tuple(sorted(ranked))
-                    decisions[f"{rule.path}.{node.inputs}"] = picked
+                    decisions[join(rule.path, node.inputs)] = picked
                 for source, label in node.wiring(picked):
-                    decisions[f"{rule.path}.{label}"] = rule.labels[best[into[source]]]
+                    decisions[join(rule.path, label)] = rule.labels[best[into[source]]]
         return self.space.validate(Architecture(decisions))
 
     def derive(self, method: str = "argmax", data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from search_spaces import Architecture, Recorder, SearchSpace, derive, get_op
+from search_spaces.derivation import join
 from search_spaces.plan import (
     ParallelModule,
     PNode,
@@ -152,7 +153,7 @@ class OFASupernet(nn.Module):
     def _op_choices(self, p: POp) -> dict[str, tuple]:
         out = {}
         for pname, _ in p.spec.params:
-            path = f"{p.path}.{pname}" if p.path else pname
+            path = join(p.path, pname)
             if path in self.categories:
                 out[pname] = self.decision_choices[path]
         return out
