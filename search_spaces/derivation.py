@@ -250,7 +250,8 @@ def derive(space_or_grammar: Any, decider: Decider) -> Derivation:
         ``(tree, recorder)``; ``recorder.decisions`` are the architecture's decisions.
 
     Raises:
-        SearchSpaceError: not a space or grammar, or a decider answer outside the choices.
+        SearchSpaceError: not a space or grammar, not a decider, or a decider answer
+            outside the choices.
         ArchitectureError: raised by the decider (e.g. :class:`ArchDecider` on a missing
             or disallowed value).
     """
@@ -258,6 +259,10 @@ def derive(space_or_grammar: Any, decider: Decider) -> Derivation:
     if not isinstance(grammar, Grammar):
         raise SearchSpaceError(
             f"derive: expected a SearchSpace or a Grammar, got {type(space_or_grammar).__name__}"
+        )
+    if not (isinstance(decider, Recorder) or callable(getattr(decider, "decide", None))):
+        raise SearchSpaceError(
+            f"derive: the decider must have decide(path, choices, probs, kind), got {type(decider).__name__}"
         )
     recorder = decider if isinstance(decider, Recorder) else Recorder(decider)
     return Derivation(_Walk(grammar, recorder).run(), recorder)

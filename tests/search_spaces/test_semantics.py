@@ -178,6 +178,8 @@ def test_derive_takes_a_space_or_grammar_and_checks_deciders():
         derive(space, Bad())
     with pytest.raises(SearchSpaceError, match="expected a SearchSpace or a Grammar"):
         derive("nb201", Bad())
+    with pytest.raises(SearchSpaceError, match="must have decide"):
+        derive(space, object())
 
 
 def test_planner_edge_strides_reducing_edges():
