@@ -30,7 +30,6 @@ from hardware._device import (
     list_devices,
     register_device,
 )
-from hardware._enumerate import Enumeration, enumerate_layers
 from hardware._profiler import Measurement, Profiler, statistic_of
 from hardware._reference import normalise, reference_module, reference_spec, speed_factor
 from hardware._table import LatencyTable
@@ -41,7 +40,6 @@ from hardware.errors import (
     MissingEntriesError,
     TableMismatchError,
 )
-from search_spaces import resolve_spec  # moved to search_spaces; kept here for old imports
 
 __all__ = [
     "DEVICES",
@@ -51,7 +49,6 @@ __all__ = [
     "Device",
     "DeviceUnavailableError",
     "DriftReference",
-    "Enumeration",
     "HardwareError",
     "LatencyTable",
     "Measurement",
@@ -63,7 +60,6 @@ __all__ = [
     "ValidationReport",
     "compare",
     "contrast_design",
-    "enumerate_layers",
     "fit_calibration",
     "get_device",
     "list_devices",
@@ -71,7 +67,6 @@ __all__ = [
     "reference_module",
     "reference_spec",
     "register_device",
-    "resolve_spec",
     "speed_factor",
     "statistic_of",
     "transform_layers",

@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 
 from hardware._calibration import contrast_design, fit_calibration, transform_layers
 from hardware._device import Device
-from hardware._enumerate import enumerate_layers
 from hardware._profiler import Measurement, Profiler
 from hardware._reference import normalise, reference_spec, speed_factor
 from hardware._table_file import COLUMNS, FORMAT, VERSION, layer_row
@@ -90,7 +89,7 @@ def profile_layers(space: SearchSpace, device: Device, shape: tuple[int, ...], c
                    space_options: Mapping[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Time every realisable layer of ``space``; the table's rows and metadata (uncalibrated)."""
     n_samples, enumeration = settings.n_samples, settings.enumeration
-    found = enumerate_layers(space, shape, classes, enumeration, n_samples, gen)
+    found = space.realisable_layers(shape, classes, enumeration, n_samples, gen)
     groups = _time_chunks(found.specs, device, settings, profiler)
     ref_record = None
     if settings.reference and groups:

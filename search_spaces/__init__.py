@@ -3,9 +3,15 @@
 Public API::
 
     from search_spaces import Grammar, Seq, Repeat, Op, Value, SearchSpace, get_space
+
+Derivation and planning, for code that walks architectures itself (supernets)::
+
+    from search_spaces import derive, RandomDecider, ArchDecider, Recorder
+    from search_spaces.plan import Planner, plan, compile_plan, plan_layers, plan_graph
 """
 
-from search_spaces import builtin  # noqa: F401  (registers the built-in spaces)
+from search_spaces import builtin, plan  # noqa: F401  (builtin registers the built-in spaces)
+from search_spaces._realisable import Enumeration
 from search_spaces._registry import (
     ENTRY_POINT_GROUP,
     Registry,
@@ -17,6 +23,17 @@ from search_spaces._registry import (
 from search_spaces._vector import VectorIndex, vectorisable
 from search_spaces.architecture import Architecture
 from search_spaces.builtin import from_nb201_string, nb201_canonical, to_nb201_string
+from search_spaces.derivation import (
+    ArchDecider,
+    Decider,
+    Decision,
+    Derivation,
+    FallbackDecider,
+    Origin,
+    RandomDecider,
+    Recorder,
+    derive,
+)
 from search_spaces.errors import ArchitectureError, GrammarError, SearchSpaceError, UnknownNameError
 from search_spaces.grammar import (
     Cell,
@@ -45,19 +62,28 @@ __all__ = [
     "RngLike",
     "SPACES",
     "Architecture",
+    "ArchDecider",
     "ArchitectureError",
     "Cell",
     "CellStack",
     "Choice",
     "Complexity",
+    "Decider",
+    "Decision",
+    "Derivation",
+    "Enumeration",
     "Expr",
+    "FallbackDecider",
     "Grammar",
     "GrammarError",
     "LayerSpec",
     "Op",
     "OpDef",
+    "Origin",
     "Parallel",
     "Param",
+    "RandomDecider",
+    "Recorder",
     "Ref",
     "Repeat",
     "Residual",
@@ -68,6 +94,7 @@ __all__ = [
     "Value",
     "VectorIndex",
     "as_generator",
+    "derive",
     "from_nb201_string",
     "get_op",
     "get_space",

@@ -1,18 +1,22 @@
 """Compiled decision tables: batch sampling, mutation and crossover on index matrices.
 
 A non-recursive grammar has a fixed set of decision *slots* (every path any
-derivation can reach). An architecture is then a row of slot indices: the index
-of its value in the slot's choices, or ``-1`` where the slot is not reached (a
-deeper block of a shallower stage, the decisions of an unchosen production).
-Whether a slot is reached depends on one *controlling* slot only: the innermost
+derivation can reach, listed by :class:`~search_spaces._slots.Slots`). An
+architecture is then a row of slot indices: the index of its value in the slot's
+choices, or ``-1`` where the slot is not reached (a deeper block of a shallower
+stage, the decisions of an unchosen production). Whether a slot is reached
+depends on one *controlling* slot only: the innermost
 :class:`~search_spaces.grammar.Choice` or :class:`~search_spaces.grammar.Repeat`
 depth above it (slot ``s`` is active iff its controller is active and holds one
-of the values in ``allowed[s]``). :class:`DecisionTable` compiles the grammar
+of the values in ``allowed[s]``). :class:`DecisionTable` compiles the slots
 into these arrays once, then samples, mutates, crosses over, encodes and
-converts whole batches with numpy, with the semantics of the derivation walk:
+converts whole batches with numpy, with the semantics of the derivation walk.
+``SearchSpace.sample``, ``mutate`` and ``crossover`` are these operations on a
+batch of one:
 
 * ``sample``: every reached decision independently by its probabilities (uniform
-  by default), as ``RandomDecider`` draws them; the random stream differs.
+  by default): the distribution of the walk with ``RandomDecider`` (tested); the
+  random stream differs.
 * ``mutate``: one uniformly chosen reached decision with more than one choice
   takes a different value uniformly (``n`` rounds, or per-slot ``rate``);
   decisions that become reached are sampled, as ``FallbackDecider`` does.
@@ -28,135 +32,30 @@ per-architecture path.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from search_spaces._derive import join
 from search_spaces._registry import as_generator
+from search_spaces._slots import Slots
 from search_spaces.architecture import Architecture, _jsonable
 from search_spaces.errors import ArchitectureError
-from search_spaces.grammar import (
-    Cell,
-    CellStack,
-    Choice,
-    Expr,
-    Grammar,
-    Op,
-    Parallel,
-    Ref,
-    Repeat,
-    Residual,
-    Seq,
-    Value,
-)
+from search_spaces.grammar import Grammar
 
 __all__ = ["DecisionTable", "compile_table"]
 
 INACTIVE = -1
 
 
-class _NotCompilable(Exception):
-    pass
-
-
-class _Slots:
-    """Collects slots in walk order (controllers before the slots they control)."""
-
-    def __init__(self, grammar: Grammar) -> None:
-        self.grammar = grammar
-        self.paths: list[str] = []
-        self.choices: list[tuple] = []
-        self.probs: list[tuple[float, ...] | None] = []
-        self.control: list[tuple[int, frozenset[int]] | None] = []
-        self.index: dict[str, int] = {}
-        self.shared: dict[str, Any] = {}
-
-    def add(self, path: str, choices: tuple, probs, ctrl) -> int:
-        if path in self.index:  # the walk asks again at a path: one decision, same rules
-            s = self.index[path]
-            if self.choices[s] != choices or self.control[s] != ctrl:
-                raise _NotCompilable(f"path {path!r} is reached under different conditions")
-            return s
-        self.index[path] = len(self.paths)
-        self.paths.append(path)
-        self.choices.append(tuple(choices))
-        self.probs.append(probs)
-        self.control.append(ctrl)
-        return self.index[path]
-
-    def walk(self, e: Expr, path: str, budget: int, ctrl) -> None:
-        g = self.grammar
-        if isinstance(e, Op):
-            for name, v in e.params:
-                if isinstance(v, Value):
-                    self.add(join(path, name), v.choices, v.probs, ctrl)
-        elif isinstance(e, Seq):
-            for label, x in e.items:
-                self.walk(x, join(path, label), budget, ctrl)
-        elif isinstance(e, Choice):
-            here = path or g.start
-            options = [(label, x, p) for (label, x), p in
-                       zip(e.alternatives, e.probs or [None] * len(e.alternatives))
-                       if g.min_depth(x) <= budget]
-            probs = None
-            if e.probs is not None:
-                total = sum(p for _, _, p in options)
-                probs = tuple(p / total for _, _, p in options) if total > 0 else None
-            s = self.add(here, tuple(label for label, _, _ in options), probs, ctrl)
-            for k, (label, x, _) in enumerate(options):
-                self.walk(x, join(here, label), budget, (s, frozenset([k])))
-        elif isinstance(e, Repeat):
-            depths = e.depth.choices
-            s = self.add(join(path, "depth"), depths, e.depth.probs, ctrl)
-            for i in range(max(depths)):
-                body = e.first if (i == 0 and e.first is not None) else e.body
-                allowed = frozenset(k for k, d in enumerate(depths) if d >= i + 1)
-                self.walk(body, join(path, f"{e.label}{i + 1}"), budget,
-                          ctrl if len(allowed) == len(depths) else (s, allowed))
-        elif isinstance(e, Ref):
-            if e.shared:
-                if e.rule in self.shared:
-                    if self.shared[e.rule] != ctrl:
-                        raise _NotCompilable(f"shared rule {e.rule!r} is reached under different conditions")
-                    return
-                self.shared[e.rule] = ctrl
-                self.walk(g.rules[e.rule], e.rule, budget - 1, ctrl)
-            else:
-                self.walk(g.rules[e.rule], path, budget - 1, ctrl)
-        elif isinstance(e, Residual):
-            self.walk(e.body, path, budget, ctrl)
-        elif isinstance(e, Parallel):
-            for label, x in e.branches:
-                self.walk(x, join(path, label), budget, ctrl)
-        elif isinstance(e, Cell):
-            for j in e.targets():
-                if e.in_degree is None:
-                    for i in range(j):
-                        self.walk(e.op, join(path, f"edge_{j}_{i}"), budget, ctrl)
-                else:
-                    combos = tuple(itertools.combinations(range(j), e.in_degree))
-                    self.add(join(path, f"node{j}.inputs"), combos, None, ctrl)
-                    for m in range(e.in_degree):
-                        self.walk(e.op, join(path, f"node{j}.op{m}"), budget, ctrl)
-        elif isinstance(e, CellStack):
-            for label, x in e.cells:
-                self.walk(x, join(path, label), budget, ctrl)
-        else:
-            raise _NotCompilable(f"unknown expression {type(e).__name__}")
-
-
-def compile_table(grammar: Grammar) -> DecisionTable | None:
-    """The grammar's decision table, or ``None`` when the grammar does not compile."""
+def compile_table(grammar: Grammar, slots: Slots | None = None) -> DecisionTable | None:
+    """The grammar's decision table, or ``None`` when the grammar does not compile
+    (``slots``: the grammar's slots when already listed)."""
     if grammar.is_recursive:
         return None
-    slots = _Slots(grammar)
-    try:
-        slots.walk(grammar.rules[grammar.start], "", grammar.max_depth, None)
-    except _NotCompilable:
+    slots = slots if slots is not None else Slots(grammar)
+    if slots.reason is not None:
         return None
     return DecisionTable(slots.paths, slots.choices, slots.probs, slots.control)
 

@@ -18,26 +18,15 @@ architectures the walk flags.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from search_spaces._cell import REDUCTION_STRIDE, Cell, CellStack
+from search_spaces._expr import Choice, Expr, Op, Parallel, Ref, Repeat, Residual, Seq, join
+from search_spaces._vector_batch import _Batch, _Vocab
 from search_spaces.architecture import Architecture
-from search_spaces.grammar import (
-    Cell,
-    CellStack,
-    Choice,
-    Expr,
-    Op,
-    Parallel,
-    Ref,
-    Repeat,
-    Residual,
-    Seq,
-    Value,
-)
 from search_spaces.layers import LayerSpec, resolve_spec
 
 if TYPE_CHECKING:
@@ -49,125 +38,19 @@ Shape = tuple[int, ...]
 _UNKNOWN, _INVALID = -2, -1
 
 
-def _join(prefix: str, label: str) -> str:
-    return f"{prefix}.{label}" if prefix else label
-
-
 def vectorisable(space: SearchSpace) -> bool:
-    """True when :class:`VectorIndex` can walk the space's grammar with arrays."""
+    """True when :class:`VectorIndex` can walk the space's grammar with arrays: no
+    recursion, no parallel branches, no cell stacks or two-input cells."""
     grammar = space.grammar
     if grammar.is_recursive:
         return False
 
     def ok(e: Expr) -> bool:
-        if isinstance(e, (Parallel, CellStack)):
+        if isinstance(e, (Parallel, CellStack)) or (isinstance(e, Cell) and e.inputs != 1):
             return False
-        if isinstance(e, Cell) and e.inputs != 1:
-            return False
-        if isinstance(e, Ref):
-            return True  # rules are checked below
-        if isinstance(e, Seq):
-            return all(ok(x) for _, x in e.items)
-        if isinstance(e, Choice):
-            return all(ok(x) for _, x in e.alternatives)
-        if isinstance(e, Repeat):
-            return ok(e.body) and (e.first is None or ok(e.first))
-        if isinstance(e, Residual):
-            return ok(e.body)
-        if isinstance(e, Cell):
-            return ok(e.op)
-        return True
+        return all(ok(x) for x in e.children())  # a Ref's rule is checked below
 
     return all(ok(grammar.rules[r]) for r in grammar.reachable())
-
-
-class _Vocab(dict):
-    """Interns hashable items as consecutive ids; ``map(vocab.__getitem__, items)``
-    runs at C speed for known items and adds unknown ones."""
-
-    def __missing__(self, item: Any) -> int:
-        self[item] = len(self)
-        return self[item]
-
-
-class _Batch:
-    """Per-batch state: decisions as an (arch, path) matrix of value ids, the running
-    sum and bad-arch flags.
-
-    Decisions are flattened in one pass over each arch's dict (a column-by-column
-    scan of 10,000 dicts is cache-hostile and several times slower). Values are
-    interned by equality, so ``True`` and ``1`` share an id: the predictor does not
-    tell them apart (``space.validate`` does).
-    """
-
-    def __init__(self, archs: Sequence[Architecture], paths: _Vocab, values: _Vocab,
-                 rows: tuple[np.ndarray, np.ndarray, dict[str, int], np.ndarray] | None = None) -> None:
-        # For rows of a decision table (see VectorIndex._table_ids): the matrix holds
-        # per-slot value ids, a row per slot (``row_of``), which ``to_value`` maps to ids
-        # of ``values``. For dicts: value ids straight away, a row per id of ``paths``.
-        self.row_of: dict[str, int] | None = None
-        self.to_value: np.ndarray | None = None
-        if rows is not None:
-            self.matrix, self.lengths, self.row_of, self.to_value = rows
-            self.n = len(self.lengths)
-            self._init_state(paths, values)
-            return
-        decisions = [getattr(a, "_decisions", None) or dict(a) for a in archs]
-        self.n = len(decisions)
-        self.lengths = np.fromiter(map(len, decisions), np.int64, self.n)
-        layouts: dict[tuple, np.ndarray] = {}  # archs of a space share few path layouts
-        parts = []
-        for d in decisions:
-            layout = tuple(d)
-            ids = layouts.get(layout)
-            if ids is None:
-                ids = layouts[layout] = np.fromiter(map(paths.__getitem__, layout), np.int64, len(layout))
-            parts.append(ids)
-        path_ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        value_ids = np.fromiter(map(values.__getitem__, itertools.chain.from_iterable(
-            d.values() for d in decisions)), np.int64)
-        # (path, arch) -> value id, or the sentinel len(values) where the arch lacks the path;
-        # one contiguous row per path, read once per decision by `codes`.
-        self.matrix = np.full((len(paths), self.n), len(values), dtype=np.int64)
-        self.matrix[path_ids, np.repeat(np.arange(self.n), self.lengths)] = value_ids
-        self._init_state(paths, values)
-
-    def _init_state(self, paths: _Vocab, values: _Vocab) -> None:
-        self.paths, self.values = paths, values
-        self.total = np.zeros(0)  # (n,) or (n, columns), set by VectorIndex.sums
-        self.bad = np.zeros(self.n, dtype=bool)  # not in the space: left to the slow path
-        self.read: dict[str, np.ndarray] = {}  # decision path -> archs that reached it
-        self.transform: Callable[[np.ndarray], np.ndarray] | None = None  # on layer values
-        self.table: np.ndarray | None = None  # transformed layer values, then a zero row
-
-    def layer_table(self, layer_values: np.ndarray) -> np.ndarray:
-        """``transform(layer_values)`` with a zero row appended (index -1: no layer),
-        rebuilt when the index has learnt layers since."""
-        if self.table is None or len(self.table) != len(layer_values) + 1:
-            values = layer_values if self.transform is None else self.transform(layer_values)
-            self.table = np.concatenate([values, np.zeros((1, *values.shape[1:]), values.dtype)])
-        return self.table
-
-    def codes(self, path: str, choices: tuple, active: np.ndarray) -> np.ndarray:
-        """Index of each arch's value at ``path`` in ``choices`` (0 where not active)."""
-        self.read[path] = self.read[path] | active if path in self.read else active.copy()
-        column = (self.paths if self.row_of is None else self.row_of).get(path)
-        if column is None or column >= self.matrix.shape[0]:
-            self.bad |= active
-            return np.zeros(self.n, dtype=np.int64)
-        lookup = np.full(len(self.values) + 1, -1, dtype=np.int64)  # last: the sentinel
-        for i, choice in enumerate(choices):
-            vid = self.values.get(choice)
-            if vid is not None:
-                lookup[vid] = i
-        if self.to_value is not None:
-            lookup = lookup[self.to_value]
-        codes = lookup[self.matrix[column]]
-        missing = codes < 0  # value not among the choices, or no value at this path
-        if missing.any():
-            self.bad |= active & missing
-            codes[missing] = 0
-        return codes
 
 
 class VectorIndex:
@@ -290,35 +173,36 @@ class VectorIndex:
 
     # walk --------------------------------------------------------------------------
     def expr(self, e: Expr, path: str, shape: np.ndarray, active: np.ndarray, b: _Batch,
-             budget: int, stride2: bool) -> np.ndarray:
+             budget: float, stride2: bool) -> np.ndarray:
+        """Output shape ids of the archs in ``active`` after ``e`` (``stride2``: the op of a
+        reducing cell edge, see ``Cell.reduces``)."""
         if not active.any():
             return shape
         if isinstance(e, Op):
             return self.op(e, path, shape, active, b, stride2)
-        if stride2 and not isinstance(e, (Choice, Ref)):
+        if isinstance(e, Choice):
+            here = e.decision_path(path, self.grammar)
+            options = e.options(self.grammar, budget)
+            code = b.codes(here, Choice.decision(options)[0], active)
+            for a, option in enumerate(options):
+                shape = self.expr(option.expr, join(here, option.label), shape, active & (code == a),
+                                  b, budget, stride2)
+            return shape
+        if isinstance(e, Ref):
+            rule, where, left = e.resolve(self.grammar, path, budget)
+            return self.expr(rule, where, shape, active, b, left, stride2)
+        if stride2:
             b.bad |= active
             return shape
         if isinstance(e, Seq):
-            for label, item in e.items:
-                shape = self.expr(item, _join(path, label), shape, active, b, budget, False)
-            return shape
-        if isinstance(e, Choice):
-            here = path or self.grammar.start
-            options = [(label, x) for label, x in e.alternatives if self.grammar.min_depth(x) <= budget]
-            code = b.codes(here, tuple(label for label, _ in options), active)
-            for a, (label, x) in enumerate(options):
-                shape = self.expr(x, _join(here, label), shape, active & (code == a), b, budget, stride2)
+            for label, item in e.parts:
+                shape = self.expr(item, join(path, label), shape, active, b, budget, False)
             return shape
         if isinstance(e, Repeat):
-            depths = np.asarray(e.depth.choices)[b.codes(_join(path, "depth"), e.depth.choices, active)]
-            for k in range(1, max(e.depth.choices) + 1):
-                body = e.first if (k == 1 and e.first is not None) else e.body
-                shape = self.expr(body, _join(path, f"{e.label}{k}"), shape, active & (depths >= k),
-                                  b, budget, False)
+            depths = np.asarray(e.depth.choices)[b.codes(e.depth_path(path), e.depth.choices, active)]
+            for k, (label, body) in enumerate(e.blocks(e.max_depth), start=1):
+                shape = self.expr(body, join(path, label), shape, active & (depths >= k), b, budget, False)
             return shape
-        if isinstance(e, Ref):
-            rule = self.grammar.rules[e.rule]
-            return self.expr(rule, e.rule if e.shared else path, shape, active, b, budget - 1, stride2)
         if isinstance(e, Residual):
             out = self.expr(e.body, path, shape, active, b, budget, False)
             b.bad |= active & (out != shape)
@@ -332,15 +216,14 @@ class VectorIndex:
            stride2: bool) -> np.ndarray:
         pos = self.positions.get((id(e), stride2))
         if pos is None:
-            values = [(name, v) for name, v in e.params if isinstance(v, Value)]
-            n_combos = int(np.prod([len(v.choices) for _, v in values])) if values else 1
-            pos = {"e": e, "values": values, "stride2": stride2,
+            n_combos = int(np.prod([len(v.choices) for _, v in e.values])) if e.values else 1
+            pos = {"e": e, "values": e.values, "stride2": stride2,
                    "layer": np.full((n_combos, 0), _UNKNOWN, dtype=np.int64),
                    "out": np.full((n_combos, 0), _INVALID, dtype=np.int64)}
             self.positions[(id(e), stride2)] = pos
         combo = None  # the index of each arch's value combination at this position
         for name, v in pos["values"]:
-            code = b.codes(_join(path, name), v.choices, active)
+            code = b.codes(join(path, name), v.choices, active)
             combo = code if combo is None else combo * len(v.choices) + code
         every = bool(active.all())
         where = None if every else np.flatnonzero(active)
@@ -386,13 +269,13 @@ class VectorIndex:
     def _fill(self, pos: dict, row: int, col: int, path: str) -> None:
         """Resolve the layer of one (value combination, input shape) of a position."""
         e: Op = pos["e"]
-        params = {n: v for n, v in e.params if not isinstance(v, Value)}
+        params = dict(e.constants)
         rest = row
         for name, v in reversed(pos["values"]):
             rest, digit = divmod(rest, len(v.choices))
             params[name] = v.choices[digit]
         if pos["stride2"]:
-            params["stride"] = 2
+            params["stride"] = REDUCTION_STRIDE
         spec = resolve_spec(e.name, params, self.shapes[col], self.num_classes, path)
         if spec is None:
             pos["layer"][row, col] = _INVALID
@@ -407,32 +290,27 @@ class VectorIndex:
         pos["out"][row, col] = out_id
 
     def cell(self, e: Cell, path: str, shape: np.ndarray, active: np.ndarray, b: _Batch,
-             budget: int) -> np.ndarray:
-        stride = 2 if e.reduction else 1
-
-        def node_shape(s: Shape) -> Shape | None:
-            return (s[0], *((d - 1) // stride + 1 for d in s[1:])) if len(s) == 3 else None
-
-        node = self.map_shapes(f"cell-node-{stride}", node_shape, shape)
+             budget: float) -> np.ndarray:
+        """A one-input cell (see :func:`vectorisable`): every node has the cell's node shape."""
+        node = self.map_shapes(f"cell-node-{e.reduction}",
+                               lambda s: e.node_shape(s[0], s[1:]) if len(s) == 3 else None, shape)
         b.bad |= active & (node < 0)
         node = np.maximum(node, 0)  # flagged archs walk on with some valid shape id
         states = [shape]
-        for j in e.targets():
-            if e.in_degree is None:
-                edges = [(i, _join(path, f"edge_{j}_{i}"), active) for i in range(j)]
+        for target in e.layout:
+            if target.inputs is None:
+                edges = [(i, label, active) for i, label in target.wiring()]
             else:
-                combos = tuple(itertools.combinations(range(j), e.in_degree))
-                picked = np.asarray(combos)[b.codes(_join(path, f"node{j}.inputs"), combos, active)]
-                edges = [(i, _join(path, f"node{j}.op{m}"), active & (picked[:, m] == i))
-                         for m in range(e.in_degree) for i in range(j)]
-            for i, edge_path, mask in edges:
-                out = self.expr(e.op, edge_path, states[i], mask, b, budget, e.reduction and i < 1)
+                picked = np.asarray(target.combos)[b.codes(join(path, target.inputs), target.combos, active)]
+                edges = [(i, label, active & (picked[:, m] == i))
+                         for m, label in enumerate(target.edges) for i in range(target.index)]
+            for i, label, mask in edges:
+                out = self.expr(e.op, join(path, label), states[i], mask, b, budget, e.reduces(i))
                 b.bad |= mask & (out != node)
             states.append(node)
         if e.output == "last":
             return node
-        nodes = e.nodes
-        out = self.map_shapes(f"cell-concat-{stride}-{nodes}",
-                              lambda s: (s[0] * nodes, *s[1:]) if len(s) == 3 else None, node)
+        out = self.map_shapes(f"cell-concat-{e.nodes}",
+                              lambda s: e.out_shape(s) if len(s) == 3 else None, node)
         b.bad |= active & (out < 0)
         return np.maximum(out, 0)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from search_spaces.errors import SearchSpaceError
+from search_spaces.errors import ArchitectureError, SearchSpaceError
 from search_spaces.ops import NUM_CLASSES, Shape, get_op
 
-__all__ = ["LayerSpec", "resolve_spec"]
+__all__ = ["LayerSpec", "make_spec", "resolve_spec"]
 
 
 @dataclass(frozen=True)
@@ -41,23 +42,43 @@ class LayerSpec:
                 "out_shape": list(self.out_shape), "path": self.path}
 
 
-def resolve_spec(op: str, params: dict[str, Any], in_shape: Shape, num_classes: int,
-                 path: str = "") -> LayerSpec | None:
-    """The `LayerSpec` a plan makes for this op, or ``None`` if it cannot take ``in_shape``.
+def make_spec(op: str, params: Mapping[str, Any], in_shape: Shape, num_classes: int,
+              path: str = "") -> LayerSpec:
+    """The `LayerSpec` of ``op`` with ``params`` on ``in_shape``, as every plan makes it.
 
-    Mirrors the planner: ``NUM_CLASSES`` becomes ``num_classes``, defaults are
-    filled, ``out=0`` becomes the input's channels. The tests check that specs made
-    here equal ``space.layers(arch)``.
+    ``NUM_CLASSES`` becomes ``num_classes``, defaults are filled and ``out=0`` becomes
+    the input's channels (the op registry's convention).
+
+    Raises:
+        ArchitectureError: naming ``path`` (or the op): a bad parameter, an input shape
+            the op cannot take, or an empty output.
     """
     opdef = get_op(op)
     concrete = {k: (num_classes if v is NUM_CLASSES else v) for k, v in params.items()}
+    where = path or op
     try:
-        resolved = opdef.resolve(concrete, path or op)
+        resolved = opdef.resolve(concrete, where)
         if resolved.get("out") == 0 and len(in_shape) == 3:
-            resolved["out"] = in_shape[0]
+            resolved["out"] = in_shape[0]  # convention: out=0 keeps the input's channels
         out_shape = opdef.out_shape(in_shape, resolved)
-    except (SearchSpaceError, ValueError, RuntimeError, IndexError, ZeroDivisionError):
-        return None
+    except SearchSpaceError as exc:
+        raise ArchitectureError(str(exc), path) from None
+    except (ValueError, RuntimeError, IndexError, ZeroDivisionError) as exc:
+        raise ArchitectureError(
+            f"{where}: op {op!r} cannot take input shape {in_shape}: {exc}", path
+        ) from None
     if any(d <= 0 for d in out_shape):
-        return None
+        raise ArchitectureError(
+            f"{where}: op {op!r} on input {in_shape} gives empty output {out_shape}", path
+        )
     return LayerSpec(op, tuple(sorted(resolved.items())), tuple(in_shape), tuple(out_shape), path)
+
+
+def resolve_spec(op: str, params: Mapping[str, Any], in_shape: Shape, num_classes: int,
+                 path: str = "") -> LayerSpec | None:
+    """:func:`make_spec`, or ``None`` when the op cannot take ``in_shape`` (or its
+    parameters are bad)."""
+    try:
+        return make_spec(op, params, in_shape, num_classes, path)
+    except ArchitectureError:
+        return None

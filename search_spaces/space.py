@@ -3,43 +3,31 @@
 from __future__ import annotations
 
 import functools
-import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import numpy as np
-import torch
 from torch import nn
 
-from search_spaces._count import count_architectures, decision_slots, token_vocabulary
+from search_spaces._complexity import Complexity, complexity_batch, layer_complexity
+from search_spaces._count import count_architectures
 from search_spaces._decisions import DecisionTable, compile_table
-from search_spaces._derive import (
-    ArchDecider,
-    FallbackDecider,
-    RandomDecider,
-    Recorder,
-    derive,
-)
-from search_spaces._plan import compile_plan, plan, plan_graph, plan_layers
+from search_spaces._encoding import Encoding
+from search_spaces._realisable import Enumeration, realisable_layers
 from search_spaces._registry import RngLike, as_generator
+from search_spaces._slots import Slots
 from search_spaces._vector import VectorIndex, vectorisable
 from search_spaces.architecture import Architecture
+from search_spaces.derivation import ArchDecider, FallbackDecider, RandomDecider, derive
 from search_spaces.errors import ArchitectureError
 from search_spaces.grammar import Grammar
 from search_spaces.layers import LayerSpec
-from search_spaces.ops import Shape, get_op
+from search_spaces.ops import Shape
+from search_spaces.plan import PNode, compile_plan, plan, plan_graph, plan_layers
 
-__all__ = ["Complexity", "SearchSpace"]
-
-@dataclass(frozen=True)
-class Complexity:
-    """FLOPs (multiply-accumulates, as fvcore counts them) and parameter count."""
-
-    flops: int
-    params: int
+__all__ = ["Complexity", "SearchSpace", "layer_complexity"]
 
 
 class _OptunaDecider:
@@ -48,7 +36,7 @@ class _OptunaDecider:
     def __init__(self, trial: Any) -> None:
         self.trial = trial
 
-    def decide(self, path, choices, probs, kind):
+    def decide(self, path: str, choices: tuple, probs: tuple[float, ...] | None, kind: str) -> Any:
         primitive = all(c is None or isinstance(c, (bool, int, float, str)) for c in choices)
         if primitive:
             return self.trial.suggest_categorical(path, list(choices))
@@ -67,7 +55,9 @@ class SearchSpace:
         num_classes: default number of classes.
 
     All methods are pure functions of their arguments; randomness is injected as a
-    ``numpy.random.Generator`` (or a seed).
+    ``numpy.random.Generator`` (or a seed). On spaces with a decision table the
+    single-architecture operations are the batch operations with a batch of one
+    (same seed, same result).
     """
 
     def __init__(self, grammar: Grammar, name: str = "custom", description: str = "",
@@ -85,7 +75,6 @@ class SearchSpace:
         self._complexity_indexes: dict[tuple[Shape, int], VectorIndex] = {}
 
     _MEMBERS_MAX = 200_000
-    _INDEXES_MAX = 16
 
     def __getstate__(self) -> dict[str, Any]:
         # Caches stay behind (the plan cache wraps a bound method and cannot pickle), so
@@ -126,13 +115,11 @@ class SearchSpace:
         return self._size
 
     # sampling and variation ---------------------------------------------------------
-    def _derive(self, decider) -> tuple[Any, Recorder]:
-        return derive(self.grammar, decider)
-
     def sample(self, rng: RngLike = None) -> Architecture:
         """Draw an architecture following the grammar's probabilities (uniform by default)."""
-        _, rec = self._derive(RandomDecider(as_generator(rng)))
-        return self._member(rec.decisions)
+        if self.decision_table is not None:
+            return self.sample_batch(1, rng)[0]
+        return self._member(derive(self, RandomDecider(as_generator(rng))).recorder.decisions)
 
     def validate(self, arch: Mapping[str, Any]) -> Architecture:
         """Check membership; return the architecture as a canonical :class:`Architecture`.
@@ -148,7 +135,7 @@ class SearchSpace:
             return arch  # made from this space's decision table: a member by construction
         if arch.key in self._members:
             return arch
-        _, rec = self._derive(ArchDecider(arch))
+        rec = derive(self, ArchDecider(arch)).recorder
         extra = sorted(set(arch) - set(rec.decisions))
         if extra:
             raise ArchitectureError(
@@ -164,24 +151,33 @@ class SearchSpace:
             return False
         return True
 
-    def mutate(self, arch: Architecture, rng: RngLike = None, n: int = 1) -> Architecture:
-        """Change ``n`` random decisions; sub-decisions of a changed production are re-drawn."""
+    def mutate(self, arch: Mapping[str, Any], rng: RngLike = None, n: int = 1) -> Architecture:
+        """Change one random decision that has other values, ``n`` times in a row; the
+        decisions of a changed production are re-drawn (``n=0``: the arch unchanged)."""
         gen = as_generator(rng)
-        _, rec = self._derive(ArchDecider(arch))
+        arch = self.validate(arch)
+        if n < 1:
+            return arch
+        table = self.decision_table
+        if table is not None:
+            return table.to_archs(table.mutate_batch(table.to_matrix([arch]), gen, n=n))[0]
+        choices = derive(self, ArchDecider(arch)).recorder.choices
         proposal = dict(arch)
         for _ in range(n):
-            mutable = [p for p, c in rec.choices.items() if len(c) > 1]
+            mutable = [p for p, c in choices.items() if len(c) > 1]
             if not mutable:
                 return arch
             path = mutable[int(gen.integers(len(mutable)))]
-            options = [c for c in rec.choices[path] if c != proposal.get(path)]
+            options = [c for c in choices[path] if c != proposal.get(path)]
             proposal[path] = options[int(gen.integers(len(options)))]
-            _, rec = self._derive(FallbackDecider(proposal, gen))
-            proposal = dict(rec.decisions)
+            rec = derive(self, FallbackDecider(proposal, gen)).recorder
+            proposal, choices = dict(rec.decisions), rec.choices
         return self._member(proposal)
 
-    def crossover(self, a: Architecture, b: Architecture, rng: RngLike = None) -> Architecture:
+    def crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: RngLike = None) -> Architecture:
         """Uniform crossover of decisions; the child is re-derived so it stays in the space."""
+        if self.decision_table is not None:
+            return self.crossover_batch([a], [b], rng)[0]
         gen = as_generator(rng)
         proposal = {}
         for path in sorted(set(a) | set(b)):
@@ -189,16 +185,28 @@ class SearchSpace:
                 proposal[path] = a[path] if gen.random() < 0.5 else b[path]
             else:
                 proposal[path] = a[path] if path in a else b[path]
-        _, rec = self._derive(FallbackDecider(proposal, gen))
-        return self._member(rec.decisions)
+        return self._member(derive(self, FallbackDecider(proposal, gen)).recorder.decisions)
+
+    def suggest(self, trial: Any) -> Architecture:
+        """Optuna define-by-run: every reached decision is a categorical parameter named by
+        its path (tuple values, e.g. a cell node's inputs, as comma-joined strings)."""
+        return self._member(derive(self, _OptunaDecider(trial)).recorder.decisions)
+
+    def choices(self, arch: Mapping[str, Any]) -> dict[str, tuple]:
+        """The allowed values at every decision the architecture reaches."""
+        return dict(derive(self, ArchDecider(self.validate(arch))).recorder.choices)
 
     # batches -----------------------------------------------------------------------
     @functools.cached_property
+    def _slots(self) -> Slots | None:
+        return None if self.grammar.is_recursive else Slots(self.grammar)
+
+    @functools.cached_property
     def decision_table(self) -> DecisionTable | None:
-        """The compiled :class:`~search_spaces._decisions.DecisionTable` of a grammar
-        whose decisions form a fixed set of slots; ``None`` for grammars that do not
-        compile (recursive ones): their batch methods loop over the single-arch ones."""
-        return compile_table(self.grammar)
+        """The compiled decision table of a grammar whose decisions form a fixed set of
+        slots; ``None`` for grammars that do not compile (recursive ones): their batch
+        methods loop over the single-arch ones."""
+        return None if self._slots is None else compile_table(self.grammar, self._slots)
 
     def sample_batch(self, n: int, rng: RngLike = None) -> list[Architecture]:
         """``n`` samples (the decision table's batch draw when the space compiles one)."""
@@ -208,7 +216,7 @@ class SearchSpace:
             return [self.sample(gen) for _ in range(n)]
         return table.to_archs(table.sample_batch(n, gen))
 
-    def mutate_batch(self, archs: list[Architecture], rng: RngLike = None) -> list[Architecture]:
+    def mutate_batch(self, archs: Sequence[Mapping[str, Any]], rng: RngLike = None) -> list[Architecture]:
         """One mutation of each architecture (batched :meth:`mutate`)."""
         gen = as_generator(rng)
         table = self.decision_table
@@ -216,7 +224,7 @@ class SearchSpace:
             return [self.mutate(a, gen) for a in archs]
         return table.to_archs(table.mutate_batch(self.to_matrix(archs), gen))
 
-    def crossover_batch(self, a: list[Architecture], b: list[Architecture],
+    def crossover_batch(self, a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
                         rng: RngLike = None) -> list[Architecture]:
         """Crossover of ``a[i]`` with ``b[i]`` (batched :meth:`crossover`)."""
         gen = as_generator(rng)
@@ -225,7 +233,7 @@ class SearchSpace:
             return [self.crossover(x, y, gen) for x, y in zip(a, b, strict=True)]
         return table.to_archs(table.crossover_batch(self.to_matrix(a), self.to_matrix(b), gen))
 
-    def to_matrix(self, archs: list[Mapping[str, Any]]) -> np.ndarray:
+    def to_matrix(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Index matrix (``decision_table`` rows) of architectures, each validated.
 
         Raises:
@@ -261,24 +269,14 @@ class SearchSpace:
             raise ArchitectureError(f"row {int(rows[0])} of the index matrix is not an architecture of "
                                     f"space {self.name!r} (an index out of range or a wrong slot activity)")
 
-    def suggest(self, trial: Any) -> Architecture:
-        """Optuna define-by-run: every reached decision is a categorical parameter."""
-        _, rec = self._derive(_OptunaDecider(trial))
-        return self._member(rec.decisions)
-
-    def choices(self, arch: Architecture) -> dict[str, tuple]:
-        """The allowed values at every decision the architecture reaches."""
-        _, rec = self._derive(ArchDecider(self.validate(arch)))
-        return dict(rec.choices)
-
     # structure -------------------------------------------------------------------
-    def _plan_uncached(self, arch: Architecture, input_shape: Shape, num_classes: int):
-        tree, _ = self._derive(ArchDecider(arch))
-        return plan(tree, input_shape, num_classes)
+    def _plan_uncached(self, arch: Architecture, input_shape: Shape, num_classes: int) -> PNode:
+        return plan(derive(self, ArchDecider(arch)).tree, input_shape, num_classes)
 
     def plan(self, arch: Mapping[str, Any], input_shape: Shape | None = None,
-             num_classes: int | None = None):
-        """The shape-annotated derivation shared by build, layers and graph (cached)."""
+             num_classes: int | None = None) -> PNode:
+        """The shape-annotated derivation shared by build, layers and graph (cached; see
+        :mod:`search_spaces.plan`)."""
         arch = self.validate(arch)
         shape = tuple(input_shape) if input_shape is not None else self.input_shape
         return self._plans(arch, shape, num_classes or self.num_classes)
@@ -297,6 +295,28 @@ class SearchSpace:
               num_classes: int | None = None) -> nx.DiGraph:
         """Data-flow DAG of the architecture."""
         return plan_graph(self.plan(arch, input_shape, num_classes))
+
+    def realisable_layers(self, input_shape: Shape | None = None, num_classes: int | None = None,
+                          method: str = "auto", n_samples: int = 2000,
+                          rng: RngLike = None) -> Enumeration:
+        """Every unique layer (:class:`LayerSpec`) the space's architectures can contain
+        at ``input_shape``: the rows a latency table must profile.
+
+        Args:
+            input_shape, num_classes: default to the space's.
+            method: ``"grammar"`` (one walk of the grammar over sets of shapes: a
+                superset of every architecture's layers, exact for the built-in spaces),
+                ``"sampled"`` (union over ``n_samples`` sampled architectures: may miss
+                rare layers) or ``"auto"`` (grammar unless the grammar is recursive).
+            n_samples: architectures to sample for ``"sampled"``.
+            rng: generator or seed for sampling.
+
+        Raises:
+            SearchSpaceError: an unknown method, or ``"grammar"`` on a recursive grammar.
+        """
+        shape = tuple(input_shape) if input_shape is not None else self.input_shape
+        return realisable_layers(self, shape, int(num_classes or self.num_classes), method,
+                                 n_samples, rng)
 
     def complexity(self, arch: Mapping[str, Any], input_shape: Shape | None = None,
                    num_classes: int | None = None) -> Complexity:
@@ -323,48 +343,7 @@ class SearchSpace:
         :meth:`complexity` one by one.
         """
         shape = tuple(input_shape) if input_shape is not None else self.input_shape
-        classes = int(num_classes or self.num_classes)
-        index = self._complexity_index(shape, classes)
-        if isinstance(archs, np.ndarray):
-            # the walk flags rows with a wrong slot activity itself (checked below);
-            # out-of-range indices must not reach it
-            batch: list[Architecture] | np.ndarray = self._checked_matrix(archs, activity=index is None)
-        else:
-            batch = [self.validate(a) for a in archs]
-        flops = np.zeros(len(batch), np.int64)
-        params = np.zeros(len(batch), np.int64)
-        if not len(batch):
-            return flops, params
-        if index is None:
-            slow = np.arange(len(batch))
-        else:
-            sums, bad = index.sums(batch)
-            flops[:], params[:] = sums[:, 0], sums[:, 1]
-            slow = np.flatnonzero(bad)
-            if slow.size and isinstance(batch, np.ndarray):
-                invalid = np.zeros(len(batch), dtype=bool)
-                invalid[slow] = ~self.decision_table.valid(batch[slow])
-                self._refuse_rows(invalid)
-        if slow.size:
-            lagging = (self.decision_table.to_archs(batch[slow]) if isinstance(batch, np.ndarray)
-                       else [batch[i] for i in slow.tolist()])
-            for i, arch in zip(slow.tolist(), lagging, strict=True):
-                cost = self.complexity(arch, shape, classes)
-                flops[i], params[i] = cost.flops, cost.params
-        return flops, params
-
-    def _complexity_index(self, input_shape: Shape, num_classes: int) -> VectorIndex | None:
-        """The cached FLOPs/params :class:`VectorIndex` at this input, None if not vectorisable."""
-        if not self._vectorisable:
-            return None
-        key = (input_shape, num_classes)
-        index = self._complexity_indexes.get(key)
-        if index is None:
-            if len(self._complexity_indexes) >= self._INDEXES_MAX:
-                self._complexity_indexes.pop(next(iter(self._complexity_indexes)))
-            index = VectorIndex(self, input_shape, num_classes, layer_complexity, columns=2, dtype=np.int64)
-            self._complexity_indexes[key] = index
-        return index
+        return complexity_batch(self, archs, shape, int(num_classes or self.num_classes))
 
     @functools.cached_property
     def _vectorisable(self) -> bool:
@@ -372,20 +351,12 @@ class SearchSpace:
 
     # features ------------------------------------------------------------------------
     @functools.cached_property
-    def _encoding(self) -> tuple[str, Any]:
-        if self.grammar.is_recursive:
-            vocab = token_vocabulary(self.grammar)
-            return "tokens", {tok: i for i, tok in enumerate(vocab)}
-        offsets, pos = {}, 0
-        for path, choices in decision_slots(self.grammar):
-            offsets[path] = (pos, choices)
-            pos += len(choices)
-        return "onehot", (offsets, pos)
+    def _encoding(self) -> Encoding:
+        return Encoding(self.grammar, self._slots)
 
     @property
     def encoding_size(self) -> int:
-        kind, data = self._encoding
-        return data[1] if kind == "onehot" else len(data) + 2
+        return self._encoding.size
 
     def encode(self, arch: Mapping[str, Any]) -> np.ndarray:
         """Fixed-length float32 features.
@@ -394,67 +365,22 @@ class SearchSpace:
         Recursive spaces: counts of each (decision kind, value) token, the number of
         decisions and the deepest path.
         """
-        arch = self.validate(arch)
-        kind, data = self._encoding
-        vec = np.zeros(self.encoding_size, dtype=np.float32)
-        if kind == "onehot":
-            offsets, _ = data
-            for path, value in arch.items():
-                start, choices = offsets[path]
-                vec[start + choices.index(value)] = 1.0
-            return vec
-        _, rec = self._derive(ArchDecider(arch))
-        for path, value in arch.items():
-            k = rec.kinds[path]
-            token = ("choice", value) if k == "choice" else (
-                ("depth", value) if k == "depth" else (path.rsplit(".", 1)[-1], value))
-            if token in data:
-                vec[data[token]] += 1.0
-        vec[-2] = len(arch)
-        vec[-1] = max(p.count(".") for p in arch) + 1
-        return vec
+        return self._encoding.encode(self.validate(arch))
 
-    @functools.cached_property
-    def _slot_offsets(self) -> np.ndarray | None:
-        table = self.decision_table
-        kind, data = self._encoding
-        if table is None or kind != "onehot":
-            return None
-        offsets, _ = data
-        if any(offsets.get(p, (0, None))[1] != c for p, c in zip(table.paths, table.choices, strict=True)):
-            return None  # a choice narrowed by the recursion bound: keep the per-arch encoding
-        return np.array([offsets[p][0] for p in table.paths], dtype=np.int64)
-
-    def encode_batch(self, archs: list[Mapping[str, Any]] | np.ndarray) -> np.ndarray:
+    def encode_batch(self, archs: Sequence[Mapping[str, Any]] | np.ndarray) -> np.ndarray:
         """:meth:`encode` of each architecture, shape (n, encoding_size).
 
         Decision-table spaces take the matrix path; an index matrix of the table
         (``space.decision_table``) may be passed directly.
         """
-        offsets = self._slot_offsets
+        table, encoding = self.decision_table, self._encoding
         if isinstance(archs, np.ndarray):
-            if offsets is None:
+            if table is None:
                 raise ArchitectureError(f"space {self.name!r} has no decision table: pass architectures")
-            return self.decision_table.encode_batch(archs, offsets, self.encoding_size)
+            return table.encode_batch(archs, encoding.offsets, encoding.size)
         archs = list(archs)
         if not archs:
-            return np.zeros((0, self.encoding_size), np.float32)
-        if offsets is not None:
-            return self.decision_table.encode_batch(self.to_matrix(archs), offsets, self.encoding_size)
+            return np.zeros((0, encoding.size), np.float32)
+        if table is not None:
+            return table.encode_batch(self.to_matrix(archs), encoding.offsets, encoding.size)
         return np.stack([self.encode(a) for a in archs])
-
-
-@functools.lru_cache(maxsize=65536)
-def layer_complexity(spec: LayerSpec) -> tuple[int, int]:
-    """(FLOPs, params) of one layer, via fvcore on the built op (cached per LayerSpec)."""
-    from fvcore.nn import FlopCountAnalysis, parameter_count
-
-    module = get_op(spec.op).build(spec.in_shape, spec.param_dict).eval()
-    params = int(parameter_count(module).get("", 0))
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    with torch.no_grad():
-        analysis = FlopCountAnalysis(module, torch.zeros(1, *spec.in_shape))
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        analysis.tracer_warnings("none")
-        flops = int(analysis.total())
-    return flops, params

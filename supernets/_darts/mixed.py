@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces._plan import compile_plan
+from search_spaces.plan import compile_plan
 from supernets._darts.relax import CellRule, EdgeCandidates
 
 __all__ = ["MixedCell", "MixedOp", "WeightContext", "channel_shuffle"]
@@ -92,11 +92,11 @@ class MixedCell(nn.Module):
         self.specs = [e.specs for e in edges]
         self.edges = nn.ModuleList(
             MixedOp([compile_plan(p) for p in e.plans], partial_channels,
-                    2 if rule.reduction and e.source < rule.inputs else 1)
+                    2 if rule.cell.reduces(e.source) else 1)
             for e in edges
         )
         self.output = output
-        self.nodes = rule.nodes
+        self.targets = rule.cell.targets()
         self._context = [context]  # a list: keep the context out of the module tree
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -105,7 +105,7 @@ class MixedCell(nn.Module):
         edge_w = ctx.edge_weights[self.rule_index]  # (E,)
         states = [pre(x) for pre, x in zip(self.pre, inputs, strict=False)]
         e = 0
-        for j in range(self.inputs, self.inputs + self.nodes):
+        for j in self.targets:
             total = None
             for src in range(j):  # edges are ordered by target, then source
                 if edge_w[e].item() != 0.0:  # zero: a removed edge (topology selection)

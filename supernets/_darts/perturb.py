@@ -61,7 +61,7 @@ def perturbation_select(net, batches: list[tuple[torch.Tensor, torch.Tensor]],
         if rule.in_degree is None:
             continue
         edge_mask = getattr(net, f"edge_mask{k}")
-        for j in range(rule.inputs, rule.inputs + rule.nodes):
+        for j in rule.cell.targets():
             active = [e for e, (t, _) in enumerate(rule.edges) if t == j]
             while len(active) > rule.in_degree:
                 base = supernet_accuracy(net, batches)

@@ -6,17 +6,19 @@ of the space must be an edge decision of a searchable cell (``edge_<j>_<i>``, or
 ``node<j>.inputs`` / ``node<j>.op<m>``); anything else cannot be relaxed and the
 space is refused with an error naming the decision.
 
-The planning of each candidate reuses the search space's own planner, so a
-candidate's :class:`~search_spaces.LayerSpec` (and module) is exactly what the
-standalone network of a derived architecture contains at that edge.
+Which decisions belong to which cell comes from the derivation's recorded origins
+(:func:`search_spaces.derive`). The planning of each candidate reuses the search
+space's own :class:`~search_spaces.plan.Planner`, so a candidate's
+:class:`~search_spaces.LayerSpec` (and module) is exactly what the standalone
+network of a derived architecture contains at that edge.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from search_spaces import (
+    ArchDecider,
     Architecture,
     Cell,
     Choice,
@@ -25,12 +27,12 @@ from search_spaces import (
     Op,
     Ref,
     SearchSpace,
-    Value,
+    SearchSpaceError,
+    derive,
 )
-from search_spaces._derive import ArchDecider, DOp, Recorder, _Walk
-from search_spaces._plan import PCell, PNode, _Planner
-from search_spaces.errors import SearchSpaceError
+from search_spaces.derivation import DCell, DOp, join, walk_tree
 from search_spaces.ops import Shape
+from search_spaces.plan import PCell, Planner, PNode
 from supernets.errors import SupernetError
 
 __all__ = ["CellRule", "EdgeCandidates", "analyse_space", "plan_edges"]
@@ -44,26 +46,38 @@ class CellRule:
         path: the cell's decision prefix (the rule name for shared cells).
         labels: op labels of the choice, in grammar order (the alpha columns).
         ops: the op expression of each label.
-        inputs, nodes: cell shape (states are inputs, then intermediate nodes).
-        in_degree: None (every edge is kept, NAS-Bench-201) or k (DARTS).
-        reduction: edges leaving input states have stride 2.
+        cell: the cell's grammar expression (its shape, edges and reduction rule).
     """
 
     path: str
     labels: tuple[str, ...]
     ops: tuple[Op, ...]
-    inputs: int
-    nodes: int
-    in_degree: int | None
-    reduction: bool
+    cell: Cell
+
+    @property
+    def inputs(self) -> int:
+        return self.cell.inputs
+
+    @property
+    def nodes(self) -> int:
+        return self.cell.nodes
+
+    @property
+    def in_degree(self) -> int | None:
+        """None (every edge is kept, NAS-Bench-201) or k (DARTS)."""
+        return self.cell.in_degree
+
+    @property
+    def reduction(self) -> bool:
+        return self.cell.reduction
 
     @property
     def edges(self) -> tuple[tuple[int, int], ...]:
         """(target j, source i) of every supernet edge, in order (the alpha rows)."""
-        return tuple((j, i) for j in range(self.inputs, self.inputs + self.nodes) for i in range(j))
+        return tuple((j, i) for j in self.cell.targets() for i in range(j))
 
     def edge_name(self, j: int, i: int) -> str:
-        return f"edge_{j}_{i}"
+        return self.cell.edge_label(j, i)
 
     @property
     def zero_ops(self) -> tuple[bool, ...]:
@@ -81,18 +95,6 @@ class EdgeCandidates:
     plans: list[PNode]  # candidates as built (partial channels when PC-DARTS)
 
 
-class _CellWalk(_Walk):
-    """The space's derivation walk, also remembering each cell's grammar expression."""
-
-    def __init__(self, grammar: Grammar, decider: Recorder) -> None:
-        super().__init__(grammar, decider)
-        self.cells: dict[str, Cell] = {}
-
-    def cell(self, e: Cell, path: str, budget: int):
-        self.cells.setdefault(path, e)
-        return super().cell(e, path, budget)
-
-
 def _resolve_ops(grammar: Grammar, expr, path: str) -> tuple[tuple[str, ...], tuple[Op, ...]] | str:
     """The (labels, ops) of a cell's op choice, or the reason it is not one."""
     seen = set()
@@ -106,7 +108,7 @@ def _resolve_ops(grammar: Grammar, expr, path: str) -> tuple[tuple[str, ...], tu
         if not isinstance(alt, Op):
             return (f"cell {path!r}: alternative {label!r} is {type(alt).__name__}, "
                     "not an op (DARTS relaxes only choices among ops)")
-        bad = [name for name, v in alt.params if isinstance(v, Value)]
+        bad = [name for name, _ in alt.values]
         if bad:
             return (f"cell {path!r}: alternative {label!r} has parameter decision(s) {bad}; "
                     "DARTS relaxes only the choice among ops, not op parameters")
@@ -127,32 +129,27 @@ def analyse_space(space: SearchSpace) -> tuple[Architecture, list[CellRule]]:
             "so it has no fixed set of cell edges to relax"
         )
     reference = space.sample(0)
-    walk = _CellWalk(space.grammar, Recorder(ArchDecider(reference)))
-    walk.run()
+    tree, rec = derive(space, ArchDecider(reference))
+    cells = {node.path: node.cell for node in walk_tree(tree) if isinstance(node, DCell)}
     rules: list[CellRule] = []
     reasons: list[str] = []
-    for path, cell in walk.cells.items():
+    for path, cell in cells.items():
         found = _resolve_ops(space.grammar, cell.op, path)
         if isinstance(found, str):
             reasons.append(found)
-            continue
-        labels, ops = found
-        rules.append(CellRule(path, labels, ops, cell.inputs, cell.nodes, cell.in_degree,
-                              cell.reduction))
+        else:
+            rules.append(CellRule(path, *found, cell))
     if not rules:
         why = "; ".join(reasons) if reasons else "it has no Cell"
         raise SupernetError(
             f"space {space.name!r} has no categorical op choice on cell edges, which is what "
             f"DARTS relaxes ({why})"
         )
-    edge_paths = re.compile(r"^(?P<cell>.+)\.(edge_\d+_\d+|node\d+\.inputs|node\d+\.op\d+)$")
     searchable = {r.path for r in rules}
-    kinds = walk.decider.kinds
-    for path in walk.decider.decisions:
-        m = edge_paths.match(path)
-        if m is None or m.group("cell") not in searchable:
+    for path in rec:
+        if rec.origins[path].cell not in searchable:
             raise SupernetError(
-                f"space {space.name!r}: decision {path!r} ({kinds[path]}) is not an op choice on "
+                f"space {space.name!r}: decision {path!r} ({rec.kinds[path]}) is not an op choice on "
                 f"the edges of a searchable cell ({', '.join(sorted(searchable))}); DARTS cannot "
                 "relax it"
             )
@@ -171,13 +168,13 @@ def plan_edges(rule: CellRule, cell: PCell, num_classes: int, partial_channels: 
     """
     node_shape = cell.nodes[0][0][1].out_shape
     states: list[Shape] = [p.out_shape for p in cell.preprocess] + [node_shape] * rule.nodes
-    planner = _Planner(num_classes)
+    planner = Planner(num_classes)
     out = []
     for j, i in rule.edges:
-        reduce_edge = rule.reduction and i < rule.inputs
+        reduce_edge = rule.cell.reduces(i)
         specs, plans = [], []
         for label, op in zip(rule.labels, rule.ops, strict=False):
-            where = f"{rule.path}.{rule.edge_name(j, i)}"
+            where = join(rule.path, rule.edge_name(j, i))
             node = DOp(where, op.name, dict(op.params))
             try:
                 full = planner.edge(node, states[i], reduce_edge)

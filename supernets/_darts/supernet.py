@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from search_spaces import Architecture, LayerSpec, SearchSpace
-from search_spaces._plan import (
+from search_spaces.derivation import join
+from search_spaces.plan import (
     CellStackModule,
     ParallelModule,
     PCell,
@@ -160,7 +161,7 @@ class DartsSupernet(nn.Module):
         if not self.edge_normalization:
             return mask
         parts, start = [], 0
-        for j in range(rule.inputs, rule.inputs + rule.nodes):
+        for j in rule.cell.targets():
             parts.append(torch.softmax(self.beta[k][start:start + j], dim=0))
             start += j
         return torch.cat(parts) * mask
@@ -232,18 +233,16 @@ class DartsSupernet(nn.Module):
         decisions: dict[str, Any] = {}
         for k, rule in enumerate(self.rules):
             strength, best = self._best_ops(k)
-            if rule.in_degree is None:
-                for e, (j, i) in enumerate(rule.edges):
-                    decisions[f"{rule.path}.{rule.edge_name(j, i)}"] = rule.labels[best[e]]
-                continue
             edges = list(enumerate(rule.edges))
-            for j in range(rule.inputs, rule.inputs + rule.nodes):
-                into = [(e, i) for e, (t, i) in edges if t == j]
-                ranked = sorted(into, key=lambda ei: (-strength[ei[0]], ei[1]))[:rule.in_degree]
-                chosen = sorted(ranked, key=lambda ei: ei[1])
-                decisions[f"{rule.path}.node{j}.inputs"] = tuple(i for _, i in chosen)
-                for m, (e, _) in enumerate(chosen):
-                    decisions[f"{rule.path}.node{j}.op{m}"] = rule.labels[best[e]]
+            for node in rule.cell.layout:
+                into = {i: e for e, (t, i) in edges if t == node.index}
+                picked = None
+                if node.inputs is not None:  # the k strongest edges, in source order
+                    ranked = sorted(into, key=lambda i: (-strength[into[i]], i))[:rule.in_degree]
+                    picked = tuple(sorted(ranked))
+                    decisions[join(rule.path, node.inputs)] = picked
+                for source, label in node.wiring(picked):
+                    decisions[join(rule.path, label)] = rule.labels[best[into[source]]]
         return self.space.validate(Architecture(decisions))
 
     def derive(self, method: str = "argmax", data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,

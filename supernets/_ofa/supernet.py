@@ -10,18 +10,17 @@ re-derived here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from search_spaces import Architecture, SearchSpace, get_op
-from search_spaces._plan import (
+from search_spaces import Architecture, Recorder, SearchSpace, derive, get_op
+from search_spaces.derivation import join
+from search_spaces.plan import (
     ParallelModule,
-    PCell,
-    PCellStack,
     PNode,
     POp,
     PParallel,
@@ -41,16 +40,14 @@ depths, and the input resolution."""
 _PARAM_KIND = {"kernel": "kernel", "channels": "width", "resolution": "resolution"}
 
 
-class _Recorder:
-    """A duck-typed Optuna trial for ``space.suggest``: answers each decision by a rule."""
+class _Pick:
+    """A decider answering each decision by a rule ``pick(path, choices)``."""
 
-    def __init__(self, pick) -> None:
+    def __init__(self, pick: Callable[[str, tuple], Any]) -> None:
         self.pick = pick
-        self.choices: dict[str, tuple] = {}
 
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        self.choices[name] = tuple(choices)
-        return self.pick(name, tuple(choices))
+    def decide(self, path: str, choices: tuple, probs: tuple[float, ...] | None, kind: str) -> Any:
+        return self.pick(path, choices)
 
 
 def _largest(choices: tuple) -> Any:
@@ -156,7 +153,7 @@ class OFASupernet(nn.Module):
     def _op_choices(self, p: POp) -> dict[str, tuple]:
         out = {}
         for pname, _ in p.spec.params:
-            path = f"{p.path}.{pname}" if p.path else pname
+            path = join(p.path, pname)
             if path in self.categories:
                 out[pname] = self.decision_choices[path]
         return out
@@ -173,8 +170,8 @@ class OFASupernet(nn.Module):
         raise SupernetError(f"{p.path}: {type(p).__name__} is not supported by the OFA supernet")
 
     # ------------------------------------------------------------------ activation
-    def _derive(self, pick) -> Architecture:
-        return self.space.suggest(_Recorder(pick))
+    def _derive(self, pick: Callable[[str, tuple], Any]) -> Architecture:
+        return Architecture(derive(self.space, _Pick(pick)).recorder.decisions)
 
     def set_active(self, arch: Mapping[str, Any]) -> Architecture:
         """Make ``arch`` the subnet that :meth:`forward` runs; returns it validated."""
@@ -310,56 +307,52 @@ def _analyse(space: SearchSpace, num_classes: int, input_shape: tuple[int, ...]
              ) -> tuple[Architecture, dict[str, tuple], PNode, dict[str, str]]:
     """The largest architecture, every decision's choices, its plan, and what each
     decision makes elastic; a decision that cannot be elastic is refused."""
-    rec = _Recorder(lambda path, choices: _largest(choices))
-    largest = space.suggest(rec)
+    rec = derive(space, _Pick(lambda path, choices: _largest(choices))).recorder
+    largest = Architecture(rec.decisions)
+    categories = _categorise(rec)
     plan = space.plan(largest, input_shape, num_classes)
-    return largest, dict(rec.choices), plan, _categorise(plan, rec.choices)
+    _check_plan(plan)
+    return largest, dict(rec.choices), plan, categories
 
 
-def _categorise(plan: PNode, decision_choices: Mapping[str, tuple]) -> dict[str, str]:
-    """Map every decision path to what it makes elastic, refusing the others."""
-    op_params: dict[str, tuple[str, str]] = {}
-    seqs: set[str] = set()
-    _walk_plan(plan, op_params, seqs)
+def _categorise(rec: Recorder) -> dict[str, str]:
+    """Map every decision path to what it makes elastic (by the decision's origin),
+    refusing the others."""
     categories = {}
-    for path, choices in decision_choices.items():
-        if path in op_params:
-            op, pname = op_params[path]
-            elastic = get_op(op).params[pname].elastic
+    for path, choices in rec.choices.items():
+        kind, origin = rec.kinds[path], rec.origins[path]
+        if kind == "value":  # an op parameter
+            elastic = get_op(origin.op).params[origin.param].elastic
             if elastic is None and len(choices) > 1:
                 raise SupernetError(
-                    f"decision {path!r}: parameter {pname!r} of op {op!r} is not elastic "
-                    f"(the op registry declares no weight sharing for it); an OFA supernet "
+                    f"decision {path!r}: parameter {origin.param!r} of op {origin.op!r} is not "
+                    f"elastic (the op registry declares no weight sharing for it); an OFA supernet "
                     f"accepts only elastic op parameters ({', '.join(_PARAM_KIND)}) and depths"
                 )
             if elastic is not None:
                 categories[path] = _PARAM_KIND[elastic]
-        elif path.endswith(".depth") and path[: -len(".depth")] in seqs:
+        elif kind == "depth":
             categories[path] = "depth"
         elif len(choices) > 1:
+            what = ("a choice among productions" if origin.cell is None
+                    else f"an edge decision of cell {origin.cell!r} (cells are not supported)")
             raise SupernetError(
-                f"decision {path!r} (choices {list(choices)}) is a choice among productions "
-                "or cell edges/inputs, which an OFA supernet cannot make elastic; it accepts "
-                "elastic op parameters (kernel, channels, resolution) and repeat depths"
+                f"decision {path!r} (choices {list(choices)}) is {what}, which an OFA supernet "
+                "cannot make elastic; it accepts elastic op parameters (kernel, channels, "
+                "resolution) and repeat depths"
             )
     return categories
 
 
-def _walk_plan(p: PNode, op_params: dict, seqs: set) -> None:
+def _check_plan(p: PNode) -> None:
+    """Refuse plan nodes the supernet has no elastic module for (cells)."""
     if isinstance(p, POp):
-        for pname, _ in p.spec.params:
-            op_params[f"{p.path}.{pname}" if p.path else pname] = (p.spec.op, pname)
-    elif isinstance(p, (PCell, PCellStack)):
+        return
+    if not isinstance(p, (PSeq, PResidual, PParallel)):
         raise SupernetError(f"{p.path}: cells are not supported by the OFA supernet")
-    elif isinstance(p, PSeq):
-        seqs.add(p.path)
-        for c in p.children:
-            _walk_plan(c, op_params, seqs)
-    elif isinstance(p, PResidual):
-        _walk_plan(p.body, op_params, seqs)
-    elif isinstance(p, PParallel):
-        for b in p.branches:
-            _walk_plan(b, op_params, seqs)
+    parts = p.children if isinstance(p, PSeq) else [p.body] if isinstance(p, PResidual) else p.branches
+    for part in parts:
+        _check_plan(part)
 
 
 def _check_elastic(elastic: Iterable[str]) -> set[str]:

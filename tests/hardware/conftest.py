@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from hardware import LatencyTable, Measurement, Profiler, enumerate_layers, get_device
+from hardware import LatencyTable, Measurement, Profiler, get_device
 from hardware._table_file import COLUMNS, layer_row
 from search_spaces import (
     NUM_CLASSES,
@@ -53,7 +53,7 @@ def synthetic_table(space: SearchSpace, input_shape=None, num_classes=None, opti
     """A table with made-up latencies for every enumerable layer (no profiling)."""
     shape = tuple(input_shape or space.input_shape)
     classes = num_classes or space.num_classes
-    specs = enumerate_layers(space, shape, classes, n_samples=30, rng=0).specs
+    specs = space.realisable_layers(shape, classes, n_samples=30, rng=0).specs
     rows = []
     for spec in specs:
         ms = fake_latency(spec.key)

@@ -106,15 +106,15 @@ def test_bad_objective_type_is_one_line_error(tmp_path, capsys):
 
 def test_table_latency_objective_loads_a_hardware_table(tmp_path, capsys):
     hardware = pytest.importorskip("hardware")
-    from hardware._table import COLUMNS, FORMAT, VERSION  # the saved-file layout
+    table_class = hardware.LatencyTable  # its COLUMNS, FORMAT and VERSION: the saved-file layout
 
     options = {"channels": 4, "cells_per_stage": 1, "input_shape": [3, 8, 8]}
     space = get_space("nb201", **options)
-    found = hardware.enumerate_layers(space, space.input_shape, space.num_classes, "auto", rng=0)
-    entries = pd.DataFrame({c: [0.0] * len(found.specs) for c in COLUMNS})
+    found = space.realisable_layers(space.input_shape, space.num_classes, "auto", rng=0)
+    entries = pd.DataFrame({c: [0.0] * len(found.specs) for c in table_class.COLUMNS})
     entries["key"] = [s.key for s in found.specs]
     entries["latency_ms"] = [0.01 * (i % 7 + 1) for i in range(len(found.specs))]
-    metadata = {"format": FORMAT, "version": VERSION,
+    metadata = {"format": table_class.FORMAT, "version": table_class.VERSION,
                 "space": {"name": "nb201", "fingerprint": space.fingerprint, "options": options,
                           "enumeration": {"method": found.method, "n_samples": found.n_samples}},
                 "device": {"kind": "cpu"}, "input_shape": list(space.input_shape),

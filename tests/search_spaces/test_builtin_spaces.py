@@ -183,7 +183,7 @@ def test_size_equals_brute_force_count(name):
 
 
 def _reachable(space, decisions):
-    from search_spaces._derive import FallbackDecider, derive
+    from search_spaces import FallbackDecider, derive
 
     _, rec = derive(space.grammar, FallbackDecider(decisions, np.random.default_rng(0)))
     assert all(decisions.get(p) == v for p, v in rec.decisions.items())

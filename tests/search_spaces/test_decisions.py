@@ -14,11 +14,13 @@ from search_spaces import (
     Choice,
     Grammar,
     Op,
+    RandomDecider,
     Ref,
     Repeat,
     SearchSpace,
     Seq,
     Value,
+    derive,
     get_space,
 )
 
@@ -88,8 +90,8 @@ def test_sample_batch_matches_the_walks_distribution():
     table = space.decision_table
     n = 6000
     fast = table.sample_batch(n, np.random.default_rng(1))
-    gen = np.random.default_rng(10)
-    slow = space.to_matrix([space.sample(gen) for _ in range(n)])
+    gen = np.random.default_rng(10)  # the derivation walk, deciding one decision at a time
+    slow = space.to_matrix([derive(space, RandomDecider(gen)).recorder.decisions for _ in range(n)])
     for s, path in enumerate(table.paths):
         reach_fast, reach_slow = (fast[:, s] >= 0).mean(), (slow[:, s] >= 0).mean()
         assert abs(reach_fast - reach_slow) < 5 * np.sqrt(0.5 / n), path
@@ -174,3 +176,23 @@ def test_mutation_rate_changes_more_decisions():
     both = lambda y: ((x != y) & (x >= 0) & (y >= 0)).sum(axis=1)  # noqa: E731
     one, many = both(table.mutate_batch(x, 1)), both(table.mutate_batch(x, 1, rate=0.3))
     assert (one == 1).all() and (many >= 1).all() and many.mean() > 5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 7])
+def test_single_operations_are_batches_of_one(small_space, seed):
+    """Same seed, same result: sample, mutate and crossover equal their batch forms."""
+    space, _ = small_space
+    a, b = space.sample_batch(2, 100 + seed)
+    assert space.sample(seed) == space.sample_batch(1, seed)[0]
+    assert space.sample(np.random.default_rng(seed)) == space.sample_batch(1, np.random.default_rng(seed))[0]
+    assert space.mutate(a, seed) == space.mutate_batch([a], seed)[0]
+    assert space.crossover(a, b, seed) == space.crossover_batch([a], [b], seed)[0]
+    # plain dicts (validated on the way) give the same answers as table-made architectures
+    assert space.mutate(a.to_dict(), seed) == space.mutate(a, seed)
+    assert space.crossover(a.to_dict(), b.to_dict(), seed) == space.crossover(a, b, seed)
+    assert space.mutate(a, seed, n=0) == a
+    if space.decision_table is not None:  # n rounds: the table's n-round mutation
+        table = space.decision_table
+        rounds = table.to_archs(table.mutate_batch(space.to_matrix([a]), np.random.default_rng(seed), n=3))
+        assert space.mutate(a, seed, n=3) == rounds[0]
+

@@ -3,27 +3,54 @@
 ``plan()`` propagates the input shape through a derivation tree, resolving each
 op's parameters into a :class:`LayerSpec`. ``compile_plan`` builds the
 ``nn.Module``, ``plan_layers`` lists the layers and ``plan_graph`` draws the
-DAG, all from the same plan, so they can never disagree.
+DAG, all from the same plan, so they can never disagree. Supernets build their
+own modules from the same plan nodes (and :class:`Planner` for pieces), so a
+subnet's layers are exactly those of the standalone network.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import torch
 from torch import nn
 
-from search_spaces._derive import DCell, DCellStack, DNode, DOp, DParallel, DResidual, DSeq, join
-from search_spaces.errors import ArchitectureError, SearchSpaceError
-from search_spaces.layers import LayerSpec
-from search_spaces.ops import NUM_CLASSES, Shape, get_op
+from search_spaces._cell import REDUCTION_STRIDE
+from search_spaces._expr import join
+from search_spaces.derivation import DCell, DCellStack, DNode, DOp, DParallel, DResidual, DSeq
+from search_spaces.errors import ArchitectureError
+from search_spaces.layers import LayerSpec, make_spec
+from search_spaces.ops import Shape, get_op
+
+__all__ = [
+    "CellModule",
+    "CellStackModule",
+    "PCell",
+    "PCellStack",
+    "PNode",
+    "POp",
+    "PParallel",
+    "PResidual",
+    "PSeq",
+    "ParallelModule",
+    "Planner",
+    "ResidualModule",
+    "compile_plan",
+    "plan",
+    "plan_graph",
+    "plan_layers",
+]
 
 # --------------------------------------------------------------------------- plan nodes
 
 
 @dataclass
 class PNode:
+    """A planned node: a derivation node with the shapes (no batch dim) in and out."""
+
     path: str
     in_shape: Shape
     out_shape: Shape
@@ -31,6 +58,8 @@ class PNode:
 
 @dataclass
 class POp(PNode):
+    """A realised layer (``spec`` is its latency-table key)."""
+
     spec: LayerSpec
 
 
@@ -53,6 +82,8 @@ class PParallel(PNode):
 
 @dataclass
 class PCell(PNode):
+    """A cell: per input its preprocessing, per node ``[(source state, edge op)]``."""
+
     preprocess: list[PNode]  # one per input state
     nodes: list[list[tuple[int, PNode]]]
     output: str
@@ -66,38 +97,45 @@ class PCellStack(PNode):
 # --------------------------------------------------------------------------- planning
 
 
-def plan(node: DNode, in_shape: Shape, num_classes: int) -> PNode:
-    """Propagate ``in_shape`` through a derivation; errors name the path."""
-    return _Planner(num_classes).node(node, tuple(in_shape))
+def plan(tree: DNode, input_shape: Shape, num_classes: int) -> PNode:
+    """Propagate ``input_shape`` through a derivation tree (see
+    :func:`~search_spaces.derive`); errors name the path.
+
+    Raises:
+        ArchitectureError: an op that cannot take the shape reaching it, a residual
+            that changes the shape, branches or cell edges that do not fit.
+    """
+    return Planner(num_classes).node(tree, tuple(input_shape))
 
 
-class _Planner:
+class Planner:
+    """Plans derivation nodes for a number of classes (the methods :func:`plan` uses).
+
+    A supernet plans pieces with it (e.g. DARTS plans every candidate op of a cell
+    edge with :meth:`edge`) so its layers are exactly those of the derived network.
+    """
+
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
 
-    def op(self, path: str, name: str, params: dict, in_shape: Shape) -> POp:
-        opdef = get_op(name)
-        concrete = {k: (self.num_classes if v is NUM_CLASSES else v) for k, v in params.items()}
-        where = path or name
-        try:
-            resolved = opdef.resolve(concrete, where)
-            if resolved.get("out") == 0 and len(in_shape) == 3:
-                resolved["out"] = in_shape[0]  # convention: out=0 keeps the input's channels
-            out_shape = opdef.out_shape(in_shape, resolved)
-        except SearchSpaceError as exc:
-            raise ArchitectureError(str(exc), path) from None
-        except (ValueError, RuntimeError, IndexError, ZeroDivisionError) as exc:
+    def op(self, path: str, name: str, params: Mapping[str, Any], in_shape: Shape) -> POp:
+        """Plan op ``name`` with ``params`` (``NUM_CLASSES`` allowed) on ``in_shape``."""
+        spec = make_spec(name, params, in_shape, self.num_classes, path)
+        return POp(path, spec.in_shape, spec.out_shape, spec)
+
+    def edge(self, op: DNode, in_shape: Shape, reduce_edge: bool) -> PNode:
+        """Plan a cell edge's op; a reducing edge (``Cell.reduces``) gets ``stride=2``
+        and must be an op with a ``stride`` parameter."""
+        if not reduce_edge:
+            return self.node(op, in_shape)
+        if not isinstance(op, DOp) or "stride" not in get_op(op.op).params:
             raise ArchitectureError(
-                f"{where}: op {name!r} cannot take input shape {in_shape}: {exc}", path
-            ) from None
-        if any(d <= 0 for d in out_shape):
-            raise ArchitectureError(
-                f"{where}: op {name!r} on input {in_shape} gives empty output {out_shape}", path
+                f"{op.path}: edges of a reduction cell must be ops with a 'stride' parameter", op.path
             )
-        spec = LayerSpec(name, tuple(sorted(resolved.items())), in_shape, out_shape, path)
-        return POp(path, in_shape, out_shape, spec)
+        return self.op(op.path, op.op, {**op.params, "stride": REDUCTION_STRIDE}, in_shape)
 
     def node(self, node: DNode, in_shape: Shape) -> PNode:
+        """Plan any derivation node on ``in_shape``."""
         if isinstance(node, DOp):
             return self.op(node.path, node.op, node.params, in_shape)
         if isinstance(node, DSeq):
@@ -155,27 +193,16 @@ class _Planner:
         return PParallel(node.path, in_shape, out, branches, node.merge, node.split)
 
     def cell(self, node: DCell, in_shapes: list[Shape], channels: int) -> PCell:
-        # Inputs are brought to `channels` and the resolution of the last input.
-        target_hw = in_shapes[-1][1:]
+        """Plan a cell whose inputs have ``in_shapes``, with ``channels`` per node."""
         pre: list[PNode] = []
-        for k, s in enumerate(in_shapes):
+        for k, (s, how) in enumerate(zip(in_shapes, node.cell.preprocess(in_shapes, channels))):
             path = join(node.path, f"pre{k}")
-            if len(in_shapes) == 1:
-                pre.append(PSeq(path, s, s, []))
-            elif s[1:] != target_hw:
-                pre.append(self.op(path, "skip", {"stride": 2, "out": channels}, s))
-            else:
-                pre.append(self.op(path, "relu_conv_bn", {"out": channels, "kernel": 1}, s))
+            pre.append(PSeq(path, s, s, []) if how is None else self.op(path, *how, s))
         states = [p.out_shape for p in pre]
-        stride = 2 if node.reduction else 1
-        out_hw = tuple((d - 1) // stride + 1 for d in target_hw)
+        shape = node.cell.node_shape(channels, in_shapes[-1][1:])
         nodes = []
         for edges in node.nodes:
-            planned = []
-            for src, op in edges:
-                reduce_edge = node.reduction and src < len(in_shapes)
-                planned.append((src, self.edge(op, states[src], reduce_edge)))
-            shape = (channels, *out_hw)
+            planned = [(src, self.edge(op, states[src], node.cell.reduces(src))) for src, op in edges]
             for src, p in planned:
                 if p.out_shape != shape:
                     raise ArchitectureError(
@@ -183,20 +210,7 @@ class _Planner:
                     )
             states.append(shape)
             nodes.append(planned)
-        if node.output == "last":
-            out = states[-1]
-        else:
-            out = (channels * len(node.nodes), *out_hw)
-        return PCell(node.path, in_shapes[-1], out, pre, nodes, node.output)
-
-    def edge(self, op: DNode, in_shape: Shape, reduce_edge: bool) -> PNode:
-        if not reduce_edge:
-            return self.node(op, in_shape)
-        if not isinstance(op, DOp) or "stride" not in get_op(op.op).params:
-            raise ArchitectureError(
-                f"{op.path}: edges of a reduction cell must be ops with a 'stride' parameter", op.path
-            )
-        return self.op(op.path, op.op, {**op.params, "stride": 2}, in_shape)
+        return PCell(node.path, in_shapes[-1], node.cell.out_shape(shape), pre, nodes, node.output)
 
     def stack(self, node: DCellStack, in_shape: Shape) -> PCellStack:
         s0 = s1 = in_shape
@@ -238,6 +252,8 @@ def _plan_children(p: PNode) -> list[PNode]:
 
 
 class ResidualModule(nn.Module):
+    """``x + body(x)``."""
+
     def __init__(self, body: nn.Module) -> None:
         super().__init__()
         self.body = body
@@ -247,6 +263,9 @@ class ResidualModule(nn.Module):
 
 
 class ParallelModule(nn.Module):
+    """Branches on the same input (or on equal channel slices when ``split``), added or
+    concatenated along channels."""
+
     def __init__(self, branches: list[nn.Module], merge: str, split: bool) -> None:
         super().__init__()
         self.branches = nn.ModuleList(branches)
@@ -281,6 +300,8 @@ class CellModule(nn.Module):
 
 
 class CellStackModule(nn.Module):
+    """Cells threaded with two states: (s0, s1) -> (s1, cell(s0, s1)), starting at (x, x)."""
+
     def __init__(self, cells: list[nn.Module]) -> None:
         super().__init__()
         self.cells = nn.ModuleList(cells)
