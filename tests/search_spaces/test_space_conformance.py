@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from search_spaces import get_space, list_ops, list_spaces
@@ -9,9 +13,18 @@ from search_spaces.testing import OP_CHECKS, SPACE_CHECKS, check_op, check_searc
 from tests.conftest import SMALL_SPACES
 
 
+def _library_registry() -> tuple[list[str], list[str]]:
+    """The spaces and ops the library registers (a fresh process: tests register their own)."""
+    code = "import json, search_spaces as s; print(json.dumps([s.list_spaces(), s.list_ops()]))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def test_every_registered_space_and_op_is_covered():
-    assert set(list_spaces()) <= set(SMALL_SPACES), "give a new space small test settings in conftest"
-    assert set(list_ops()) <= set(_op_cases()), "a registered op appears in no small space"
+    spaces, ops = _library_registry()
+    assert set(spaces) <= set(SMALL_SPACES), "give a new space small test settings in conftest"
+    assert set(ops) <= set(_op_cases()), "a registered op appears in no small space"
+    assert set(list_spaces()) >= set(spaces) and set(list_ops()) >= set(ops)
 
 
 @pytest.mark.parametrize("check", sorted(SPACE_CHECKS))
