@@ -217,47 +217,22 @@ class SearchResult:
 
     def plot(self, path: str | Path, x: str | None = None, y: str | None = None,
              title: str | None = None) -> Path:
-        """Pareto-front PNG: all evaluations, the front highlighted, constraint lines.
+        """Pareto-front PNG (:func:`nas.plots.plot_search`): every evaluation, the front,
+        the constraint bounds.
 
-        ``x``/``y`` choose two objectives (default the first two; with one objective the
-        value is plotted against the evaluation index).
+        ``x``/``y`` choose two objectives (default: the objective to minimise on x and the
+        one to maximise on y, else the first two; with one objective the value is plotted
+        against the evaluation index).
         """
-        import matplotlib
+        from nas.plots import plot_search
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        h = self.history
-        x = x or self.names[0]
-        y = y or (self.names[1] if len(self.names) > 1 else None)
         for name in (x, y):
-            if name is not None and name not in h.columns:
+            if name is not None and name not in self.names:
                 raise SearchError(f"cannot plot {name!r}; objectives: {', '.join(self.names)}")
-        xs = h[x].to_numpy(float)
-        ys = h[y].to_numpy(float) if y else np.arange(len(h), dtype=float)
-        feasible, front = h["feasible"].to_numpy(bool), h["on_front"].to_numpy(bool)
-        fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
-        ax.scatter(xs[feasible & ~front], ys[feasible & ~front], s=8, c="0.6", label="evaluated")
-        if (~feasible).any():
-            ax.scatter(xs[~feasible], ys[~feasible], s=10, c="tab:red", marker="x",
-                       alpha=0.5, label="infeasible")
-        order = np.argsort(xs[front])
-        ax.plot(xs[front][order], ys[front][order], "o-", c="tab:blue", ms=4,
-                drawstyle="steps-post" if y else "default", label="Pareto front")
-        for text in self.constraints:
-            name, op, bound = text.split(" ")
-            if name == x:
-                ax.axvline(float(bound), ls="--", c="tab:red", lw=1, label=text)
-            elif name == y:
-                ax.axhline(float(bound), ls="--", c="tab:red", lw=1, label=text)
-        ax.set_xlabel(x)
-        ax.set_ylabel(y or "evaluation")
-        ax.set_title(title or f"{self.study_name}: {len(h)} evaluated, {int(front.sum())} on front")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-        return Path(path)
+        front = int(self.history["on_front"].sum())
+        return plot_search(path, self.history, self.names, self.directions, self.constraints,
+                           title or f"{self.study_name}: {len(self)} evaluated, {front} on the front",
+                           x, y)
 
 
 def load_result(study_name: str, storage: str) -> SearchResult:
