@@ -29,14 +29,14 @@ from nas.sweep import (
 from search_spaces import get_space
 
 SEARCH = {
+    "name": "tiny", "seed": 0,
     "space": {"name": "nb201", "options": {"channels": 4, "cells_per_stage": 1, "input_shape": [1, 8, 8]}},
-    "objectives": [{"type": "params"}, {"type": "flops"}],
-    "constraints": ["params <= 6e3"],
-    "engine": {"name": "nsga2", "options": {"population_size": 8}},
-    "budget": 16, "batch_size": 8, "seed": 0, "study": "tiny",
+    "search": {"objectives": [{"type": "params"}, {"type": "flops"}], "constraints": ["params <= 6e3"],
+               "engine": "nsga2", "options": {"population_size": 8}, "evaluations": 16,
+               "batch_size": 8},
 }
-SWEEP = {"name": "tiny", "base": "base.yaml", "max_concurrent": 2, "max_failures": 1,
-         "grid": {"seed": [0, 1], "engine.name": ["nsga2", "evolution"]}}
+SWEEP = {"name": "tiny", "base": "base.yaml", "command": "search", "max_concurrent": 2,
+         "max_failures": 1, "grid": {"seed": [0, 1], "search.engine": ["nsga2", "evolution"]}}
 
 
 def write_sweep(folder: Path, **changes) -> Path:
