@@ -74,7 +74,9 @@ def _load_plugins(specs: list[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.command_line = ["nas", *argv]  # recorded in each run folder's manifest.json
     try:
         _load_plugins(args.plugin)
         return int(args.func(args) or 0)

@@ -16,7 +16,7 @@ def cmd_search(args) -> int:
 
     exp = load_experiment(args.experiment, "darts")  # validated whole before anything runs
     out = run_dir(args.run_dir, exp.name)
-    result = run_experiment(exp, out, echo=False, restart=args.restart)
+    result = run_experiment(exp, out, echo=False, restart=args.restart, command=args.command_line)
     print(result.arch.to_json())
     s = result.standalone
     print(f"derived {result.arch.key} ({exp.supernet.darts_config(exp.seed).derive}) trained "

@@ -14,7 +14,8 @@ def cmd_run(args) -> int:
     if out.exists() and any(out.iterdir()) and not args.resume:
         print(f"nas run: {out} exists; continuing it (finished stages are reused). "
               "Use --out for a fresh run.")
-    result = run_experiment(exp, out, progress=None if not args.quiet else False)
+    result = run_experiment(exp, out, progress=None if not args.quiet else False,
+                            command=args.command_line)
     if not isinstance(result, RunResult):  # DARTS
         s = result.standalone
         print(f"\nreport: {out / 'report.md'}   derived: {result.arch.key}, trained standalone: "

@@ -29,7 +29,7 @@ def cmd_search(args) -> int:
 
     exp = load_experiment(args.experiment, "search")  # validated whole before anything runs
     out = run_dir(args.out, exp.name)
-    result = search_experiment(exp, out, resume=args.resume)
+    result = search_experiment(exp, out, resume=args.resume, command=args.command_line)
     _print_front(result)
     if exp.search.reference is not None:
         print(f"hypervolume {result.hypervolume(exp.search.reference):.6g} "

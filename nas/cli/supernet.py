@@ -25,7 +25,8 @@ def cmd_train(args) -> int:
 
     exp = load_experiment(args.experiment, "supernet")  # validated whole before anything runs
     out = Path(args.run_dir) if args.run_dir else run_dir(None, Path(args.experiment).stem)
-    result = train_experiment_supernet(exp, out, restart=args.restart, max_steps=args.max_steps)
+    result = train_experiment_supernet(exp, out, restart=args.restart, max_steps=args.max_steps,
+                                       command=args.command_line)
     state = "finished" if result.finished else "stopped (resume with the same command)"
     print(f"supernet {state} after {result.steps} steps; checkpoint in {out}")
     return 0

@@ -15,6 +15,7 @@ file in the run folder.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,14 +88,10 @@ class SupernetSection:
 
     def ofa_config(self, seed: int) -> OFATrainConfig:
         """The OFA training settings (the default schedule when none are given)."""
-        import dataclasses
-
         return dataclasses.replace(self.train or OFATrainConfig(), seed=seed)
 
     def darts_config(self, seed: int) -> DartsConfig:
         """The DARTS search settings (the defaults when none are given)."""
-        import dataclasses
-
         return dataclasses.replace(self.search or DartsConfig(), seed=seed)
 
 

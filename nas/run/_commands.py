@@ -7,15 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from nas.experiment import Experiment, build_problem
+from nas.run._context import study_storage
 from nas.search import Problem, SearchResult, get_engine, run_search
-from nas.storage import storage_url
 
 __all__ = ["search_experiment", "train_experiment_supernet"]
-
-
-def _storage(exp: Experiment, run_dir: Path) -> str:
-    storage = exp.search.storage
-    return storage_url(storage if "://" in storage else str((run_dir / storage).resolve()))
 
 
 def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False,
@@ -49,7 +44,7 @@ def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False
     try:
         result = run_search(problem, engine, exp.search.evaluations,
                             batch_size=exp.search.batch_size,
-                            storage=storage or _storage(exp, run_dir), study_name=study or exp.study,
+                            storage=storage or study_storage(exp.search.storage, run_dir), study_name=study or exp.study,
                             resume=resume, progress=progress, evaluator=evaluator)
     finally:
         if hasattr(evaluator, "close"):

@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from nas.search import Problem
     from supernets.data import DataSplits
 
-__all__ = ["Logger", "RunContext"]
+__all__ = ["Logger", "RunContext", "study_storage"]
+
+
+def study_storage(storage: str, run_dir: Path) -> str:
+    """The study's SQLAlchemy URL: a relative ``search.storage`` is a SQLite file in the run
+    folder, a URL (``postgresql://...``) stays as it is."""
+    from nas.storage import storage_url
+
+    return storage_url(storage if "://" in storage else str((run_dir / storage).resolve()))
 
 
 class Logger:

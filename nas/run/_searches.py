@@ -11,22 +11,13 @@ import numpy as np
 from nas.config import to_dict
 from nas.errors import ConfigError
 from nas.objectives import PredictedAccuracy, SupernetAccuracy, TableLatency
-from nas.run._context import RunContext
+from nas.run._context import RunContext, study_storage
 from nas.run._ofa import DeviceTable, FittedPredictor, TrainedSupernet, evaluate_archs
 from nas.run._stages import atomic_write_text, stable_hash
 from nas.search import Problem, get_engine, run_search
-from nas.storage import storage_url
 from search_spaces import Architecture
 
-__all__ = ["budgets", "export_stage", "search_stages", "study_storage"]
-
-
-def study_storage(ctx: RunContext) -> str:
-    """The study storage URL: a relative ``search.storage`` is a SQLite file in the run folder."""
-    storage = ctx.exp.search.storage
-    if "://" not in storage:
-        storage = str((ctx.run_dir / storage).resolve())
-    return storage_url(storage)
+__all__ = ["budgets", "export_stage", "search_stages"]
 
 
 def budgets(ctx: RunContext, table: DeviceTable) -> list[float]:
@@ -65,7 +56,7 @@ def _search(ctx: RunContext, supernet: TrainedSupernet, table: DeviceTable,
     latency = TableLatency(table.table, name="latency_ms")
     problem = Problem(ctx.space, [accuracy, latency], [f"latency_ms <= {budget:g}"])
     engine = get_engine(scfg.engine, ctx.space, seed=ctx.seed, **scfg.options)
-    storage = study_storage(ctx)
+    storage = study_storage(ctx.exp.search.storage, ctx.run_dir)
     study = f"{ctx.exp.study}-{device}-{budget:g}ms-{key}"
     evaluator = ctx.make_evaluator(problem) if ctx.make_evaluator is not None else None
     try:

@@ -34,7 +34,8 @@ def test_train_eval_extract(tmp_path, capsys) -> None:
     assert main(["supernet", "train", str(cfg), "--run-dir", str(run)]) == 0
     assert "finished after 3 steps" in capsys.readouterr().out
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["command"][0] and manifest["experiment"]["supernet"]["train"]["batch_size"] == 16
+    assert manifest["command"] == ["nas", "supernet", "train", str(cfg), "--run-dir", str(run)]
+    assert manifest["experiment"]["supernet"]["train"]["batch_size"] == 16
     space = get_space("mobilenetv3_ofa", width_mult=0.25, resolutions=[16], kernels=[3, 5],
                       expands=[2, 3], depths=[1, 2])
     arch = space.sample(7)
