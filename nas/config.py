@@ -1,15 +1,31 @@
 """Parse YAML once, at the edge, into frozen dataclasses; errors name the key path.
 
-``parse(cls, data)`` checks a plain mapping against a dataclass: unknown keys
-(with a did-you-mean hint and the list of valid keys), missing required keys,
+``load_yaml(path)`` reads a file safely (a ``yaml.SafeLoader`` that also reads
+``1e-3`` and ``5e4`` as numbers, as YAML 1.2 does; PyYAML alone reads them as
+strings). ``parse(cls, data)`` checks a plain mapping against a dataclass: unknown
+keys (with a did-you-mean hint and the list of valid keys), missing required keys,
 wrong types, values outside ``Literal`` choices, and numeric ranges declared in
-field metadata (``field(metadata={"ge": 0})``). YAML is read with ``safe_load``.
+field metadata (``field(metadata={"ge": 0})``). Numbers are accepted wherever a
+number is: a float field takes ints and numeric strings, an int field takes
+integral values (``5e4`` -> 50000). An error raised by a dataclass's own
+``__post_init__`` (e.g. ``supernets.SupernetError``) becomes one
+:class:`~nas.errors.ConfigError` naming the key path.
+
+Field metadata understood here:
+
+* ``ge`` / ``gt`` / ``le``: numeric bounds;
+* ``omit``: keys of a nested dataclass that a file may not set (e.g. a nested
+  ``seed`` that the experiment's top-level ``seed`` provides);
+* ``path``: ``"file"`` for a path a file reads, ``"plugin"`` for plugin entries
+  (module names stay, file paths resolve): :func:`resolve_paths` makes them
+  absolute against the file's folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -20,9 +36,18 @@ import yaml
 
 from nas.errors import ConfigError
 
-__all__ = ["load_yaml", "parse", "to_dict"]
+__all__ = ["load_yaml", "parse", "resolve_paths", "to_dict"]
 
 T = TypeVar("T")
+
+_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that reads ``1e-3`` and ``5e4`` (no dot) as floats, as YAML 1.2."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -31,7 +56,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506  (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -55,14 +80,22 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
-def parse(cls: type[T], data: Any, path: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; raise :class:`ConfigError` naming the key path."""
+def parse(cls: type[T], data: Any, path: str = "", omit: tuple[str, ...] = ()) -> T:
+    """Build dataclass ``cls`` from ``data``; raise :class:`ConfigError` naming the key path.
+
+    Args:
+        cls: a (frozen) dataclass; nested dataclasses, tuples, lists, dicts, unions and
+            ``Literal`` fields are parsed recursively.
+        data: plain data (e.g. from :func:`load_yaml`), or an instance of ``cls``.
+        path: key path of ``data`` in the file, for messages (``""``: the top level).
+        omit: field names of ``cls`` that ``data`` may not set.
+    """
     where = path or "config"
     if isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping of keys for {cls.__name__}, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in omit}
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = unknown[0]
@@ -79,15 +112,22 @@ def parse(cls: type[T], data: Any, path: str = "") -> T:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{key_path}: required key is missing")
             continue
-        value = _convert(hints[name], data[name], key_path)
+        value = _convert(hints[name], data[name], key_path, tuple(f.metadata.get("omit", ())))
         _check_range(f, value, key_path)
         kwargs[name] = value
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"{where}: {exc}") from None
+    except (ValueError, TypeError) as exc:  # the dataclass's own checks (SupernetError, ...)
+        raise ConfigError(_locate(str(exc), path, fields)) from None
+
+
+def _locate(message: str, path: str, fields: Mapping[str, Any]) -> str:
+    """Prefix a dataclass's own error with the key path: a message that starts with one of
+    its field names (``"lr: must be > 0"``) continues the path, any other gets ``path: ``."""
+    head = re.match(r"[A-Za-z_]\w*", message)
+    if head and head.group(0) in fields and message[head.end():head.end() + 1] in (":", ".", "["):
+        return _join(path, message)
+    return f"{path or 'config'}: {message}"
 
 
 def _check_range(f: dataclasses.Field, value: Any, path: str) -> None:
@@ -101,7 +141,21 @@ def _check_range(f: dataclasses.Field, value: Any, path: str) -> None:
             raise ConfigError(f"{path}: must be {words} {meta[key]}, got {value!r}")
 
 
-def _convert(tp: Any, value: Any, path: str) -> Any:
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a number or a numeric string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _convert(tp: Any, value: Any, path: str, omit: tuple[str, ...] = ()) -> Any:
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
         return value
@@ -111,7 +165,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         errors = []
         for option in (a for a in args if a is not type(None)):
             try:
-                return _convert(option, value, path)
+                return _convert(option, value, path, omit)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if len(errors) == 1 else
@@ -122,29 +176,30 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                               f"{', '.join(repr(a) for a in args)}")
         return value
     if dataclasses.is_dataclass(tp):
-        return parse(tp, value, path)
+        return parse(tp, value, path, omit)
     if origin in (list, tuple) or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
         inner = args[0] if args else Any
         items = [_convert(inner, v, _join(path, i)) for i, v in enumerate(value)]
         return tuple(items) if (origin or tp) is tuple else items
-    if origin is dict or tp is dict:
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
         inner = args[1] if len(args) == 2 else Any
         return {str(k): _convert(inner, v, _join(path, str(k))) for k, v in value.items()}
+    return _scalar(tp, value, path)
+
+
+def _scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 1e-3 as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+        number = _number(value)
+        if number is not None:
+            return number
     elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        number = _number(value)
+        if number is not None and number.is_integer():
+            return value if isinstance(value, int) else int(number)  # "5e4" -> 50000
     elif tp is bool:
         if isinstance(value, bool):
             return value
@@ -157,11 +212,56 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
 
 
 def to_dict(obj: Any) -> Any:
-    """A config dataclass back to plain YAML/JSON data (tuples become lists)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    """A config dataclass back to plain YAML/JSON data (tuples become lists), which
+    :func:`parse` reads back to an equal dataclass."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = to_dict(getattr(obj, f.name))
+            omit = f.metadata.get("omit", ())
+            if omit and isinstance(value, dict):  # keys a file may not set stay out
+                value = {k: v for k, v in value.items() if k not in omit}
+            out[f.name] = value
+        return out
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return {k: to_dict(v) for k, v in obj.items()}
     return obj
+
+
+def _is_file_spec(text: str) -> bool:
+    return text.endswith(".py") or "/" in text or "\\" in text
+
+
+def _absolute(value: str, base: Path, kind: str) -> str:
+    if "://" in value or (kind == "plugin" and not _is_file_spec(value)):
+        return value  # a URL, or a plugin module name
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def resolve_paths(obj: T, base: str | Path) -> T:
+    """Make the paths a config reads absolute, relative to ``base`` (the file's folder).
+
+    Walks nested dataclasses (and tuples of them); a field marked
+    ``metadata={"path": "file"}`` (a string, or a tuple of strings) is resolved
+    unless it is absolute or a URL; ``"plugin"`` entries are resolved only when they
+    name a ``.py`` file or contain a slash (module names stay).
+    """
+    base = Path(base)
+    if isinstance(obj, tuple):
+        return type(obj)(resolve_paths(v, base) for v in obj)  # type: ignore[return-value]
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return obj
+    changes = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        kind = f.metadata.get("path")
+        if kind and isinstance(value, str):
+            changes[f.name] = _absolute(value, base, kind)
+        elif kind and isinstance(value, tuple):
+            changes[f.name] = tuple(_absolute(v, base, kind) for v in value)
+        elif dataclasses.is_dataclass(value) or isinstance(value, tuple):
+            changes[f.name] = resolve_paths(value, base)
+    return dataclasses.replace(obj, **changes) if changes else obj

@@ -19,9 +19,9 @@ from supernets._ofa.config import (
     sandwich_schedule,
 )
 from supernets._ofa.dynamic import DYNAMIC_OPS, DynamicOp, KernelTransform, register_dynamic_op
-from supernets._ofa.evaluate import evaluate_subnet
+from supernets._ofa.evaluate import calibration_batches, evaluate_subnet, recalibrate_bn
 from supernets._ofa.supernet import OFASupernet
-from supernets._ofa.train import TrainResult, load_supernet, train_supernet
+from supernets._ofa.train import SupernetState, TrainResult, load_supernet, train_supernet
 from supernets.errors import SupernetError
 
 __all__ = [
@@ -37,12 +37,15 @@ __all__ = [
     "PhaseConfig",
     "StandaloneResult",
     "SupernetError",
+    "SupernetState",
     "TrainResult",
+    "calibration_batches",
     "evaluate_subnet",
     "load_alpha_history",
     "load_supernet",
     "plot_alpha_history",
     "progressive_shrinking",
+    "recalibrate_bn",
     "register_dynamic_op",
     "sandwich_schedule",
     "search_darts",

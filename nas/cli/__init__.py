@@ -1,8 +1,9 @@
 """The ``nas`` command line: a thin layer over the Python API.
 
-Each sub-command lives in its own module exposing ``register(subparsers)``,
-which adds its parser and sets ``func(args) -> int``. Add a module to
-``_COMMANDS`` to add a command.
+Each sub-command lives in its own module exposing ``register(subparsers)``, which
+adds its parser and sets ``func(args) -> int``. Add a module to ``_COMMANDS`` to add
+a command. Command modules import nothing heavy at module level (torch, the
+packages): ``nas --help`` and every ``--help`` start without torch.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from nas.errors import USER_ERRORS
+from nas.errors import ConfigError, is_user_error
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 _COMMANDS = (
     "nas.cli.spaces",
@@ -28,10 +29,28 @@ _COMMANDS = (
 )
 
 
+class _Version(argparse.Action):
+    """``--version``: computed only when asked (it may run git)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from nas.manifest import version_string
+
+        print(version_string())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nas", description="Hardware-aware neural architecture search."
-    )
+        prog="nas", description="Hardware-aware neural architecture search.")
+    parser.add_argument("--version", action=_Version,
+                        help="print the package version (and git commit) and exit")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                        help="import a Python module or .py file before the command runs, so that "
+                             "the spaces, ops, engines, predictors, devices and objective types it "
+                             "registers can be named (repeatable)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in _COMMANDS:
@@ -39,21 +58,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load_plugins(specs: list[str]) -> None:
+    """Import the ``--plugin`` modules (relative file paths: from the working directory)."""
+    if not specs:
+        return
+    from search_spaces import SearchSpaceError, load_plugin
+
+    for spec in specs:
+        try:
+            load_plugin(spec)
+        except SearchSpaceError as exc:
+            raise ConfigError(f"--plugin {spec}: {exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.command_line = ["nas", *argv]  # recorded in each run folder's manifest.json
     try:
+        _load_plugins(args.plugin)
         return int(args.func(args) or 0)
-    except USER_ERRORS as exc:
-        print(f"nas {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"nas {args.command}: error: no such file: {exc.filename}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return 130
+    except FileNotFoundError as exc:
+        print(f"nas {args.command}: error: no such file: {exc.filename}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f"nas {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,13 @@
-"""Helpers shared by CLI commands."""
+"""Helpers shared by CLI commands (light imports only: see ``nas.cli``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
-from search_spaces import Architecture, SearchSpace, get_space
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
@@ -24,12 +24,16 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     return options
 
 
-def space_from_args(name: str, option_pairs: list[str] | None) -> SearchSpace:
+def space_from_args(name: str, option_pairs: list[str] | None) -> Any:
+    from search_spaces import get_space
+
     return get_space(name, **parse_options(option_pairs))
 
 
-def read_arch(text: str) -> Architecture:
+def read_arch(text: str) -> Any:
     """An architecture from inline JSON or from a path to a JSON file."""
+    from search_spaces import Architecture
+
     stripped = text.strip()
     if not stripped.startswith("{"):
         path = Path(text)
@@ -42,6 +46,11 @@ def read_arch(text: str) -> Architecture:
     return Architecture.from_json(stripped)
 
 
-def add_space_options(parser) -> None:
+def add_space_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
                         help="space factory option, e.g. -O width_mult=0.5 (repeatable)")
+
+
+def run_dir(out: str | None, name: str) -> Path:
+    """``--out``, else ``runs/<name>`` in the working directory."""
+    return Path(out) if out else Path("runs") / name

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-from hardware import LatencyTable, Profiler, get_device, list_devices, validate
 from nas.cli._common import add_space_options, parse_options
 from nas.errors import ConfigError
-from search_spaces import get_space
 
 __all__ = ["register"]
 
@@ -25,6 +23,8 @@ def _input_shape(space, resolution: int | None) -> tuple[int, ...]:
 
 
 def _device(args):
+    from hardware import get_device
+
     options = {"batch_size": args.batch_size}
     if args.device in ("cpu", "onnxruntime"):
         options["threads"] = args.threads
@@ -34,6 +34,9 @@ def _device(args):
 
 
 def cmd_build(args) -> int:
+    from hardware import LatencyTable, Profiler
+    from search_spaces import get_space
+
     if not args.output.lower().endswith((".csv", ".parquet")):
         raise ConfigError(f"-o/--output must end in .csv or .parquet, got {args.output!r}")
     options = parse_options(args.option)
@@ -53,6 +56,8 @@ def cmd_build(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from hardware import LatencyTable, Profiler, validate
+
     table = LatencyTable.load(args.table)
     profiler = Profiler(statistic=table.statistic, time_budget_s=args.time_budget)
     report = validate(table, n=args.n, rng=args.seed, profiler=profiler, repeats=args.repeats,
@@ -67,6 +72,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from hardware import LatencyTable
+
     table = LatencyTable.load(args.table)
     if args.json:
         print(json.dumps(table.metadata, sort_keys=True))
@@ -91,7 +98,8 @@ def register(sub) -> None:
     b = lut.add_parser("build", help="profile every layer of a space on a device")
     b.add_argument("--space", required=True, help="registered space name (see `nas spaces`)")
     add_space_options(b)
-    b.add_argument("--device", default="cpu", choices=list_devices())
+    b.add_argument("--device", default="cpu",
+                   help="a registered device: cpu (default), cuda, onnxruntime, or a plugin's")
     b.add_argument("--threads", type=int, default=1, help="CPU / ONNX Runtime threads (0: all cores)")
     b.add_argument("--clock", default="wall", choices=("wall", "thread"),
                    help="cpu only: 'thread' times CPU time of the thread (needs --threads 1)")

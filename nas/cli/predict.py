@@ -5,36 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from nas.cli._common import add_space_options, read_arch, space_from_args
-from predictors import (
-    DEFAULT_PROXIES,
-    compute_proxies,
-    evaluate_predictor,
-    get_predictor,
-    learning_curve,
-    list_predictors,
-    list_proxies,
-    load_predictor,
-    plot_learning_curve,
-    read_arch_table,
-)
 
 
-def _split(n: int, test_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _split(n: int, test_frac: float, seed: int):
+    import numpy as np
+
     order = np.random.default_rng(seed).permutation(n)
     n_test = int(round(test_frac * n))
     return order[n_test:], order[:n_test]
 
 
 def cmd_list(args) -> int:
+    from predictors import list_predictors, list_proxies
+
     print("accuracy predictors: " + ", ".join(list_predictors()))
     print("zero-cost proxies:   " + ", ".join(list_proxies()))
     return 0
 
 
 def cmd_fit(args) -> int:
+    import numpy as np
+
+    from predictors import evaluate_predictor, get_predictor, read_arch_table
+
     space = space_from_args(args.space, args.option)
     archs, y, _ = read_arch_table(args.data, args.target, space)
     train, test = _split(len(archs), args.test_frac, args.seed)
@@ -53,6 +47,8 @@ def cmd_fit(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from predictors import evaluate_predictor, load_predictor, read_arch_table
+
     space = space_from_args(args.space, args.option)
     predictor = load_predictor(args.model, space)
     archs, y, _ = read_arch_table(args.data, args.target, space)
@@ -62,6 +58,10 @@ def cmd_eval(args) -> int:
 
 
 def cmd_curve(args) -> int:
+    import numpy as np
+
+    from predictors import get_predictor, learning_curve, plot_learning_curve, read_arch_table
+
     space = space_from_args(args.space, args.option)
     archs, y, _ = read_arch_table(args.data, args.target, space)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -87,6 +87,7 @@ def cmd_curve(args) -> int:
 def cmd_proxies(args) -> int:
     import torch
 
+    from predictors import DEFAULT_PROXIES, compute_proxies
     from supernets.data import load_dataset
 
     space = space_from_args(args.space, args.option)
@@ -148,7 +149,8 @@ def register(sub) -> None:
     q = sp.add_parser("proxies", help="zero-cost proxy scores of one architecture")
     q.add_argument("space")
     q.add_argument("arch", help="architecture JSON, or a path to a JSON file")
-    q.add_argument("--names", help=f"comma-separated proxies (default {','.join(DEFAULT_PROXIES)})")
+    q.add_argument("--names", help="comma-separated proxies (default: predictors.DEFAULT_PROXIES; "
+                                    "see `nas predict list`)")
     q.add_argument("--dataset", default="digits")
     q.add_argument("--root", help="local folder of a non-embedded data set")
     q.add_argument("--batch-size", type=int, default=64)

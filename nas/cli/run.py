@@ -1,19 +1,26 @@
-"""``nas run EXPERIMENT.yaml``: the whole pipeline from one file."""
+"""``nas run EXPERIMENT.yaml``: the whole pipeline from one file (OFA or DARTS)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from nas.run import load_experiment, run_experiment
+from nas.cli._common import run_dir
 
 
 def cmd_run(args) -> int:
-    cfg = load_experiment(args.experiment)  # validated whole before anything runs
-    run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
-    if run_dir.exists() and any(run_dir.iterdir()) and not args.resume:
-        print(f"nas run: {run_dir} exists; continuing it (finished stages are reused). "
+    from nas.experiment import load_experiment
+    from nas.run import RunResult, run_experiment
+
+    exp = load_experiment(args.experiment, "run")  # validated whole before anything runs
+    out = run_dir(args.out, exp.name)
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        print(f"nas run: {out} exists; continuing it (finished stages are reused). "
               "Use --out for a fresh run.")
-    result = run_experiment(cfg, run_dir, progress=None if not args.quiet else False)
+    result = run_experiment(exp, out, progress=None if not args.quiet else False,
+                            command=args.command_line)
+    if not isinstance(result, RunResult):  # DARTS
+        s = result.standalone
+        print(f"\nreport: {out / 'report.md'}   derived: {result.arch.key}, trained standalone: "
+              f"test accuracy {s['test_acc']:.3f}, {s['params']} params, {out / 'model'}")
+        return 0
     print(f"\nreport: {result.run_dir / 'report.md'}   plot: {result.run_dir / 'front.png'}")
     for item in result.chosen:
         print(f"  {item['device']:<10} <= {item['budget_ms']:g} ms: test accuracy {item['test_accuracy']:.3f}, "
@@ -22,7 +29,8 @@ def cmd_run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run a whole experiment (supernet, tables, predictor, search, export)")
+    p = sub.add_parser("run", help="run a whole experiment (supernet, tables, predictor, search, "
+                                   "export; or the DARTS pipeline with supernet.type: darts)")
     p.add_argument("experiment", help="experiment YAML file (see experiments/)")
     p.add_argument("--out", "-o", help="run directory (default runs/<name>)")
     p.add_argument("--resume", action="store_true",

@@ -1,73 +1,15 @@
-"""``nas search CONFIG.yaml`` and ``nas front STUDY``: run, resume and inspect searches.
+"""``nas search EXPERIMENT.yaml`` and ``nas front STUDY``: run, resume and inspect searches.
 
-Relative paths in the config (tables, storage, output) are taken relative to the
-config file's folder.
+The file is an experiment (``nas.experiment``): ``space`` and the ``search`` section
+with its ``objectives``; paths it reads are relative to the file, and the results go
+to the run folder (``--out``, default ``runs/<name>``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from nas.cli._common import run_dir
 
-from nas.cli._search_config import ObjectiveConfig, SearchConfig, load_search_config
-from nas.errors import ConfigError
-from nas.objectives import DIRECTIONS, Flops, Objective, Params, TableLatency, TabularObjective
-from nas.search import Problem, get_engine, load_result, run_search
-from nas.storage import storage_url
-from search_spaces import SearchSpace, get_space
-
-OBJECTIVE_TYPES = ("flops", "params", "tabular", "table_latency")
-
-
-def _resolve(base: Path, value: str | None) -> str | None:
-    if value is None or Path(value).is_absolute():
-        return value
-    return str(base / value)
-
-
-def _storage(base: Path, value: str) -> str:
-    if "://" in value:
-        return value
-    return storage_url(_resolve(base, value))
-
-
-def _load_latency_table(path: str, space: SearchSpace):
-    try:
-        from hardware import LatencyTable  # lazily: hardware is optional for the CLI
-    except ImportError:
-        raise ConfigError("objective type 'table_latency' needs hardware.LatencyTable, which this "
-                          "installation does not provide") from None
-    return LatencyTable.load(path, space=space)  # refuses a table of another space
-
-
-def build_objective(cfg: ObjectiveConfig, space: SearchSpace, base: Path, where: str) -> Objective:
-    """One objective from its config entry (``where`` names it in errors)."""
-    if cfg.type not in OBJECTIVE_TYPES:
-        raise ConfigError(f"{where}.type: unknown objective type {cfg.type!r}; "
-                          f"valid: {', '.join(OBJECTIVE_TYPES)}")
-    if cfg.direction is not None and cfg.direction not in DIRECTIONS:
-        raise ConfigError(f"{where}.direction: must be one of {DIRECTIONS}, got {cfg.direction!r}")
-    if cfg.type in ("tabular", "table_latency") and not cfg.path:
-        raise ConfigError(f"{where}.path: objective type {cfg.type!r} needs a file path")
-    if cfg.type == "flops":
-        return Flops(space, name=cfg.name or "flops")
-    if cfg.type == "params":
-        return Params(space, name=cfg.name or "params")
-    if cfg.type == "table_latency":
-        return TableLatency(_load_latency_table(_resolve(base, cfg.path), space),
-                            name=cfg.name or "latency_ms")
-    if not cfg.column:
-        raise ConfigError(f"{where}.column: a tabular objective needs the value column")
-    return TabularObjective(_resolve(base, cfg.path), cfg.column, key_column=cfg.key_column,
-                            key_format=cfg.key_format, name=cfg.name,
-                            direction=cfg.direction or "minimize")
-
-
-def build_problem(cfg: SearchConfig, base: Path) -> Problem:
-    space = get_space(cfg.space.name, **cfg.space.options)
-    objectives = [build_objective(o, space, base, f"objectives[{i}]")
-                  for i, o in enumerate(cfg.objectives)]
-    measures = [build_objective(o, space, base, f"measures[{i}]") for i, o in enumerate(cfg.measures)]
-    return Problem(space, objectives, cfg.constraints, measures)
+__all__ = ["register"]
 
 
 def _print_front(result, limit: int = 20) -> None:
@@ -82,25 +24,23 @@ def _print_front(result, limit: int = 20) -> None:
 
 
 def cmd_search(args) -> int:
-    cfg = load_search_config(args.config)
-    base = Path(args.config).resolve().parent
-    problem = build_problem(cfg, base)
-    engine = get_engine(cfg.engine.name, problem.space, seed=cfg.seed, **cfg.engine.options)
-    result = run_search(problem, engine, cfg.budget, batch_size=cfg.batch_size,
-                        storage=_storage(base, cfg.storage), study_name=cfg.study,
-                        resume=args.resume)
+    from nas.experiment import load_experiment
+    from nas.run import search_experiment
+
+    exp = load_experiment(args.experiment, "search")  # validated whole before anything runs
+    out = run_dir(args.out, exp.name)
+    result = search_experiment(exp, out, resume=args.resume, command=args.command_line)
     _print_front(result)
-    if cfg.reference is not None:
-        print(f"hypervolume {result.hypervolume(cfg.reference):.6g} "
-              f"(reference {list(cfg.reference)})")
-    out = Path(_resolve(base, cfg.output or f"{cfg.study}-results"))
-    paths = result.export(out)
-    result.plot(out / "front.png")
-    print(f"wrote {', '.join(str(p) for p in paths.values())}, {out / 'front.png'}")
+    if exp.search.reference is not None:
+        print(f"hypervolume {result.hypervolume(exp.search.reference):.6g} "
+              f"(reference {list(exp.search.reference)})")
+    print(f"wrote {out}: history.csv, front.csv, history.json, front.json, front.png, manifest.json")
     return 0
 
 
 def cmd_front(args) -> int:
+    from nas.search import load_result
+
     result = load_result(args.study, args.storage)
     _print_front(result, args.limit)
     if args.reference:
@@ -114,9 +54,11 @@ def cmd_front(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("search", help="run (or resume) a search from a YAML config")
-    p.add_argument("config", help="YAML file: space, engine, objectives, constraints, budget, "
-                                  "storage, study, seed, output (paths relative to the file)")
+    p = sub.add_parser("search", help="run (or resume) a search from an experiment file")
+    p.add_argument("experiment", help="experiment YAML file: space, search (engine, objectives, "
+                                      "constraints, evaluations, storage, study); paths relative "
+                                      "to the file")
+    p.add_argument("--out", "-o", help="run folder (default runs/<name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stored study of that name instead of refusing it")
     p.set_defaults(func=cmd_search)
@@ -130,6 +72,3 @@ def register(sub) -> None:
                    help="hypervolume reference point, raw units, one value per objective")
     p.add_argument("--limit", type=int, default=20, help="front rows to print (default 20)")
     p.set_defaults(func=cmd_front)
-
-
-__all__ = ["build_objective", "build_problem", "register"]

@@ -1,13 +1,10 @@
-"""``nas spaces``, ``nas sample``, ``nas describe``: look at search spaces."""
+"""``nas spaces``, ``nas sample``, ``nas describe``, ``nas ops``: look at spaces and ops."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from nas.cli._common import add_space_options, read_arch, space_from_args
-from search_spaces import get_space, list_spaces
 
 
 def _fmt_size(n: int) -> str:
@@ -15,6 +12,8 @@ def _fmt_size(n: int) -> str:
 
 
 def cmd_spaces(args) -> int:
+    from search_spaces import get_space, list_spaces
+
     rows = [(name, get_space(name)) for name in list_spaces()]
     width = max(len(name) for name, _ in rows)
     print(f"{'space':<{width}}  {'size':>12}  description")
@@ -24,6 +23,8 @@ def cmd_spaces(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    import numpy as np
+
     space = space_from_args(args.space, args.option)
     rng = np.random.default_rng(args.seed)
     for _ in range(args.n):
@@ -49,9 +50,34 @@ def cmd_describe(args) -> int:
     return 0
 
 
+def cmd_ops(args) -> int:
+    from nas.catalogue import SUPERNET_DECISIONS, describe_ops
+
+    ops = describe_ops()
+    if args.json:
+        print(json.dumps({"ops": [op.to_dict() for op in ops], "supernets": SUPERNET_DECISIONS}))
+        return 0
+    width = max(len(op.name) for op in ops)
+    print(f"{'op':<{width}}  parameters (type = default) [what an OFA supernet makes elastic]")
+    for op in ops:
+        params = ", ".join(p.describe() for p in op.params) or "(none)"
+        dynamic = "" if not op.elastic or op.ofa_dynamic else \
+            "  (no OFA dynamic op: only shape-preserving values)"
+        print(f"{op.name:<{width}}  {params}{dynamic}")
+    print("\ndecisions each supernet accepts (supernet.type):")
+    for kind, text in SUPERNET_DECISIONS.items():
+        print(f"  {kind:<6} {text}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("spaces", help="list the registered search spaces with their sizes")
     p.set_defaults(func=cmd_spaces)
+
+    p = sub.add_parser("ops", help="list the registered ops, their parameters, what a supernet "
+                                   "can make elastic and which decisions each supernet accepts")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_ops)
 
     p = sub.add_parser("sample", help="sample architectures as JSON lines")
     p.add_argument("space")

@@ -3,73 +3,67 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
-import torch
+from nas.cli._common import read_arch, run_dir
 
-from nas.cli._common import read_arch
-from search_spaces import Architecture
-from supernets import OFATrainConfig, evaluate_subnet, load_supernet, train_supernet
-from supernets.data import load_dataset
+__all__ = ["register"]
+
+FORMATS = ("state_dict", "torchscript", "onnx")
 
 
-def _arch(net, text: str) -> Architecture:
+def _arch(net, text: str):
     """``largest``, ``smallest``, inline JSON or a JSON file."""
     if text in ("largest", "smallest"):
         return net.largest_arch if text == "largest" else net.smallest()
     return net.space.validate(read_arch(text))
 
 
-def _data(meta: dict, root: str | None):
-    cfg = meta["config"]
-    return load_dataset(meta.get("data", cfg["data"]), root or cfg.get("data_root"), seed=cfg["seed"])
-
-
 def cmd_train(args) -> int:
-    config = OFATrainConfig.from_yaml(args.config)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.config).stem
-    result = train_supernet(None, config, run_dir=run_dir, resume=not args.restart,
-                            max_steps=args.max_steps)
+    from nas.experiment import load_experiment
+    from nas.run import train_experiment_supernet
+
+    exp = load_experiment(args.experiment, "supernet")  # validated whole before anything runs
+    out = Path(args.run_dir) if args.run_dir else run_dir(None, Path(args.experiment).stem)
+    result = train_experiment_supernet(exp, out, restart=args.restart, max_steps=args.max_steps,
+                                       command=args.command_line)
     state = "finished" if result.finished else "stopped (resume with the same command)"
-    print(f"supernet {state} after {result.steps} steps; checkpoint in {run_dir}")
+    print(f"supernet {state} after {result.steps} steps; checkpoint in {out}")
     return 0
 
 
+def _load(args):
+    from supernets import load_supernet
+    from supernets.data import load_dataset
+
+    net, state = load_supernet(args.checkpoint)
+    return net, state, (lambda: load_dataset(state.data, args.data_root, seed=state.seed))
+
+
 def cmd_eval(args) -> int:
-    net, meta = load_supernet(args.checkpoint)
+    from supernets import evaluate_subnet
+
+    net, state, data = _load(args)
     arch = _arch(net, args.arch)
-    data = _data(meta, args.data_root)
-    acc = evaluate_subnet(net, arch, data, split=args.split, calib_images=args.calib_images,
-                          seed=meta["config"]["seed"])
+    acc = evaluate_subnet(net, arch, data(), split=args.split, calib_images=args.calib_images,
+                          seed=state.seed)
     print(json.dumps({"arch_key": arch.key, "split": args.split, "accuracy": acc}))
     return 0
 
 
 def cmd_extract(args) -> int:
-    net, meta = load_supernet(args.checkpoint)
+    from nas.export import export_subnet
+    from supernets import calibration_batches
+
+    net, state, data = _load(args)
     arch = net.set_active(_arch(net, args.arch))
-    if args.calib_images > 0:
-        data = _data(meta, args.data_root)
-        evaluate_subnet(net, arch, data.train, calib_images=args.calib_images, seed=meta["config"]["seed"])
-    module = net.extract(arch)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if args.format == "torchscript":
-        example = torch.zeros(1, *meta["input_shape"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.jit.save(torch.jit.trace(module, example), str(out))
-    else:
-        torch.save(module.state_dict(), out)
-    side = out.with_suffix(".json")
-    side.write_text(json.dumps({
-        "format": args.format, "space": meta["space"], "space_options": meta["space_options"],
-        "fingerprint": meta["fingerprint"], "arch": arch.to_dict(), "arch_key": arch.key,
-        "input_shape": meta["input_shape"], "num_classes": meta["num_classes"],
-        "calib_images": args.calib_images,
-    }, indent=1))
-    print(f"wrote {out} ({args.format}) and {side}")
+    if args.calib_images > 0:  # recalibrate the supernet for this subnet before extracting it
+        net.recalibrate_bn(calibration_batches(data().train, args.calib_images, seed=state.seed))
+    files = export_subnet(net.extract(arch), net.space, arch, args.output, state.input_shape,
+                          state.num_classes, args.format or FORMATS, state.space_options,
+                          state.seed)
+    print(f"wrote {', '.join(v['path'] for v in files.values())} (each re-loaded and checked) "
+          f"and {Path(args.output) / 'arch.json'}")
     return 0
 
 
@@ -79,14 +73,16 @@ def register(sub) -> None:
     cmds.required = True
 
     p = cmds.add_parser("train", help="train a supernet with progressive shrinking (resumable)")
-    p.add_argument("config", help="YAML training config (see supernets.OFATrainConfig)")
-    p.add_argument("--run-dir", help="checkpoint folder (default runs/<config name>)")
+    p.add_argument("experiment", help="experiment YAML file: space, data, seed, supernet.train")
+    p.add_argument("--run-dir", "--out", "-o", dest="run_dir",
+                   help="checkpoint folder (default runs/<file name>)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
     p.set_defaults(func=cmd_train)
 
     for name, helptext in (("eval", "accuracy of a subnet with inherited weights"),
-                           ("extract", "write a subnet as a standalone model")):
+                           ("extract", "export a subnet as a standalone model (state_dict, "
+                                       "TorchScript, ONNX), each re-loaded and checked")):
         p = cmds.add_parser(name, help=helptext)
         p.add_argument("checkpoint", help="run folder or its supernet.pt")
         p.add_argument("--arch", required=True,
@@ -98,10 +94,7 @@ def register(sub) -> None:
             p.add_argument("--split", default="test", choices=("train", "val", "test"))
             p.set_defaults(func=cmd_eval)
         else:
-            p.add_argument("-o", "--output", required=True, help="output file, e.g. model.pt")
-            p.add_argument("--format", default="torchscript", choices=("torchscript", "state_dict"),
-                           help="torchscript (runs without this code) or the build's state_dict")
+            p.add_argument("-o", "--output", required=True, help="output folder")
+            p.add_argument("--format", action="append", choices=FORMATS,
+                           help="a format to write (repeatable; default all three)")
             p.set_defaults(func=cmd_extract)
-
-
-__all__ = ["register"]

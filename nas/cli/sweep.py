@@ -11,7 +11,7 @@ def cmd_sweep(args) -> int:
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise ConfigError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     result = run_sweep(args.sweep, output=args.out, address=args.address, resume=args.resume,
-                       max_concurrent=args.max_concurrent)
+                       max_concurrent=args.max_concurrent, plugins=args.plugin)
     shown = ("budget_ms", "test_accuracy", "table_latency_ms")  # of each chosen subnet
     columns = [c for c in result.table.columns if c not in ("dir", "error", "report", "results")
                and (not c.startswith("chosen.") or c.endswith(shown))]
@@ -25,8 +25,9 @@ def cmd_sweep(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid or sampled sweep of experiments on Ray Tune")
-    p.add_argument("sweep", help="sweep YAML file: base experiment, grid/sample of dotted keys, "
-                                 "resources, max_concurrent, max_failures (see experiments/ray_sweep.yaml)")
+    p.add_argument("sweep", help="sweep YAML file: base experiment, command, grid/sample of dotted "
+                                 "keys, resources, max_concurrent, max_failures (see "
+                                 "experiments/ray_sweep.yaml)")
     p.add_argument("--address", metavar="ADDR",
                    help="join an existing Ray cluster: 'auto' (started with `ray start --head` here) "
                         "or 'ray://HOST:10001'; default: start a local Ray for the sweep")

@@ -1,18 +1,18 @@
-"""``nas run``: one experiment file drives the whole hardware-aware pipeline."""
+"""Running experiments: the pipeline of ``nas run`` (OFA or DARTS), ``nas search`` and
+``nas supernet train``, each from one validated :class:`nas.experiment.Experiment`."""
 
-from nas.run._config import ExperimentConfig, load_experiment, validate_components
-from nas.run._export import export_subnet, load_exported
+from nas.run._commands import search_experiment, train_experiment_supernet
+from nas.run._darts import DartsRunResult
 from nas.run._pipeline import RunResult, run_experiment
-from nas.run._stages import StageCache, stable_hash
+from nas.run._stages import StageCache, atomic_write_text, stable_hash
 
 __all__ = [
-    "ExperimentConfig",
+    "DartsRunResult",
     "RunResult",
     "StageCache",
-    "export_subnet",
-    "load_exported",
-    "load_experiment",
+    "atomic_write_text",
     "run_experiment",
+    "search_experiment",
     "stable_hash",
-    "validate_components",
+    "train_experiment_supernet",
 ]

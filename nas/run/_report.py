@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,35 @@ import pandas as pd
 import yaml
 
 from nas.config import to_dict
+from nas.experiment import Experiment
 from nas.search import non_dominated_sort
 
-__all__ = ["write_report"]
+__all__ = ["RunReport", "write_report"]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What the report of an OFA run shows.
+
+    Attributes:
+        exp: the experiment.
+        run_dir: the run folder (files are linked relative to it).
+        space_name, space_size: the search space and its number of architectures.
+        data_name, input_shape: the data set and its input shape.
+        chosen: one record per (device, budget): the exported subnet's figures.
+        baseline: the random-subnet baseline (``n``, ``mean_test_accuracy``, ``path``).
+        quality: the predictor's held-out Kendall tau, Spearman rho, error.
+    """
+
+    exp: Experiment
+    run_dir: Path
+    space_name: str
+    space_size: float
+    data_name: str
+    input_shape: tuple[int, ...]
+    chosen: list[dict[str, Any]]
+    baseline: dict[str, Any]
+    quality: dict[str, float]
 
 
 def _histories(chosen: list[dict[str, Any]]) -> pd.DataFrame:
@@ -36,19 +63,21 @@ def _front(history: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(fronts, ignore_index=True)[["device", "arch_key", "accuracy", "latency_ms", "arch"]]
 
 
-def write_report(ctx: Any, chosen: list[dict[str, Any]], baseline: dict[str, Any],
-                 quality: dict[str, float]) -> None:
-    run_dir: Path = ctx.run_dir
-    history = _histories(chosen)
+def write_report(report: RunReport) -> None:
+    """Write ``history.csv``, ``front.csv``, ``front.png`` and ``report.md`` into the run folder."""
+    run_dir = report.run_dir
+    history = _histories(report.chosen)
     history.to_csv(run_dir / "history.csv", index=False)
     front = _front(history)
     front.to_csv(run_dir / "front.csv", index=False)
-    random_frame = pd.read_csv(baseline["path"]) if baseline.get("n") else None
-    _plot(run_dir / "front.png", history, front, chosen, random_frame, ctx)
-    _markdown(run_dir / "report.md", ctx, chosen, baseline, quality, front)
+    random_frame = pd.read_csv(report.baseline["path"]) if report.baseline.get("n") else None
+    _plot(run_dir / "front.png", history, front, random_frame, report)
+    _markdown(run_dir / "report.md", report, front)
 
 
-def _plot(path: Path, history, front, chosen, random_frame, ctx) -> None:
+def _plot(path: Path, history: pd.DataFrame, front: pd.DataFrame,
+          random_frame: pd.DataFrame | None, report: RunReport) -> None:
+    chosen = report.chosen
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +103,7 @@ def _plot(path: Path, history, front, chosen, random_frame, ctx) -> None:
         ax.scatter([], [], s=60, marker="*", c="tab:red", label="chosen subnet (test accuracy)")
         ax.set_xlabel(f"latency on {device} (ms, table)")
         ax.set_ylabel("accuracy")
-        ax.set_title(f"{ctx.cfg.name}: {ctx.space.name} on {device}")
+        ax.set_title(f"{report.exp.name}: {report.space_name} on {device}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -82,12 +111,12 @@ def _plot(path: Path, history, front, chosen, random_frame, ctx) -> None:
     plt.close(fig)
 
 
-def _markdown(path: Path, ctx, chosen, baseline, quality, front) -> None:
-    cfg = ctx.cfg
+def _markdown(path: Path, report: RunReport, front: pd.DataFrame) -> None:
+    cfg, chosen, baseline, quality = report.exp, report.chosen, report.baseline, report.quality
     lines = [f"# {cfg.name}", "",
-             f"Space `{ctx.space.name}` ({ctx.space.size():.3g} architectures), data `{ctx.data.name}` "
-             f"(input {ctx.shape}), devices: " + ", ".join(f"`{d.name}` ({d.kind} {d.options})" for d in cfg.devices),
-             ""]
+             f"Space `{report.space_name}` ({report.space_size:.3g} architectures), data "
+             f"`{report.data_name}` (input {report.input_shape}), devices: "
+             + ", ".join(f"`{d.name}` ({d.kind} {d.options})" for d in cfg.devices), ""]
     if quality:
         lines += ["## Predictor", "",
                   f"`{cfg.predictor.name}` fitted on {cfg.predictor.train_archs} supernet-evaluated subnets; "
@@ -100,7 +129,7 @@ def _markdown(path: Path, ctx, chosen, baseline, quality, front) -> None:
     for c in chosen:
         delta = f"{100 * (c['test_accuracy'] - mean_random):+.1f} pts" if mean_random is not None else "n/a"
         measured = f"{c['measured_latency_ms']:.3f}" if c.get("measured_latency_ms") is not None else "n/a"
-        files = ", ".join(f"[{k}]({Path(v['path']).relative_to(ctx.run_dir)})" for k, v in c["files"].items())
+        files = ", ".join(f"[{k}]({Path(v['path']).relative_to(report.run_dir)})" for k, v in c["files"].items())
         lines.append(f"| {c['device']} | {c['budget_ms']:g} | {c['test_accuracy']:.3f} | {delta} | "
                      f"{c['predicted_accuracy']:.3f} | {c['table_latency_ms']:.3f} | {measured} | "
                      f"{c['flops'] / 1e6:.2f} | {c['params']:,} | {files} |")
@@ -113,7 +142,8 @@ def _markdown(path: Path, ctx, chosen, baseline, quality, front) -> None:
               "## Files", "", "- `front.csv`, `history.csv`, `front.png`: every evaluated architecture and the "
               "accuracy/latency front per device", "- `subnets/<device>-<budget>/`: `model.pt` (state_dict + "
               "arch), `model.torchscript.pt`, `model.onnx`, `summary.json`", "- `study.db`: the Optuna study "
-              "(open with `optuna-dashboard sqlite:///study.db`)", "- `run.log`: one line per stage", "",
+              "(open with `optuna-dashboard sqlite:///study.db`)", "- `run.log`: one line per stage",
+              "- `manifest.json`: version, git commit, command line, resolved experiment", "",
               "Front size per device: " + ", ".join(f"{d}: {n}" for d, n in front.groupby('device').size().items()),
               "", "## Config", "", "```yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip(), "```", ""]
     path.write_text("\n".join(lines))

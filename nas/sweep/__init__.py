@@ -1,8 +1,9 @@
 """``nas sweep``: Ray Tune sweeps over experiments, and Ray evaluation inside a search.
 
-A sweep file varies dotted keys of a base ``nas run`` experiment or ``nas search``
-config (grid and sampled values); each combination is one Ray Tune trial that runs
-the whole experiment in its own folder, with retries of failed trials and resume
+A sweep file varies dotted keys of a base experiment file (the one schema of
+``nas.experiment``; grid and sampled values) and says which command its trials run
+(``run`` or ``search``); each combination is one Ray Tune trial that runs the whole
+experiment in its own folder, with retries of failed trials and resume
 of a stopped sweep. Ray is imported only when a sweep runs.
 
 Example:

@@ -1,9 +1,11 @@
 """The sweep file of ``nas sweep``: a base experiment and the parameters to vary.
 
-A sweep file names a base experiment (a ``nas run`` experiment or a ``nas search``
-config) and the dotted keys to vary in it::
+A sweep file names a base experiment file (the one schema of ``nas.experiment``),
+the command its trials run (``run``, the default, or ``search``) and the dotted keys
+to vary in it::
 
     base: quickstart.yaml          # relative to the sweep file
+    command: run                   # each trial is a `nas run` (or `nas search`)
     grid:                          # every combination (cartesian product)
       seed: [0, 1]
       search.engine: [evolution, nsga2]
@@ -11,11 +13,12 @@ config) and the dotted keys to vary in it::
       search.budgets_ms: {choice: [[3.0], [4.0]]}
     num_samples: 1                 # repeats of the grid, each with fresh draws
 
-Keys are checked against the experiment's schema before anything runs, so a typo
+Keys are checked against the experiment schema before anything runs, so a typo
 names its key (``grid.search.engin: unknown key 'engin' (did you mean 'engine'?)``);
 then every trial's whole experiment is validated as ``nas run`` / ``nas search``
-would validate it. Trials are expanded here, deterministically, so a sweep is the
-same list of experiments however many workers run it.
+would validate it, with the paths it reads made absolute (relative to the base
+file, as in every command). Trials are expanded here, deterministically, so a sweep
+is the same list of experiments however many workers run it.
 """
 
 from __future__ import annotations
@@ -33,11 +36,11 @@ from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 
-from nas.config import load_yaml, parse
+from nas.config import load_yaml, parse, resolve_paths, to_dict
 from nas.errors import ConfigError
 
 __all__ = ["RaySection", "ResourcesSection", "SweepConfig", "TrialSpec", "expand_trials",
-           "load_sweep"]
+           "load_sweep", "trial_experiment"]
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 
@@ -74,17 +77,20 @@ class ResourcesSection:
 class SweepConfig:
     """A sweep: base experiment, varied keys, concurrency, retries, where results land.
 
-    ``kind``: ``run`` (the base is a ``nas run`` experiment) or ``search`` (a
-    ``nas search`` config); by default it is read off the base file's keys.
+    ``command``: what each trial runs on its experiment: ``run`` (the ``nas run``
+    pipeline) or ``search`` (``nas search``). ``plugins``: modules or ``.py`` files
+    (relative to the sweep file) every trial imports, on every Ray worker, besides the
+    base experiment's own ``plugins``.
     ``output``: the sweep directory (default ``runs/<name>``); each trial runs in
     ``<output>/trials/<trial>/``. ``storage``: one study storage URL for every
     trial's searches (e.g. ``postgresql://...`` on a cluster); by default each trial
     keeps a SQLite file in its own folder.
     """
 
-    base: str
+    base: str = field(metadata={"path": "file"})
     name: str = "sweep"
-    kind: Literal["run", "search"] | None = None
+    command: Literal["run", "search"] = "run"
+    plugins: tuple[str, ...] = field(default=(), metadata={"path": "plugin"})
     output: str | None = None
     grid: dict[str, list[Any]] = field(default_factory=dict)
     sample: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -95,9 +101,6 @@ class SweepConfig:
     storage: str | None = None
     resources: ResourcesSection = field(default_factory=ResourcesSection)
     ray: RaySection = field(default_factory=RaySection)
-    #: Folder of the sweep file; relative ``base`` and ``output`` are resolved against
-    #: it and the working directory respectively (set by :func:`load_sweep`).
-    root: str = "."
 
     def __post_init__(self) -> None:
         for key in self.grid:
@@ -110,8 +113,9 @@ class SweepConfig:
 
     @property
     def base_path(self) -> Path:
-        path = Path(self.base)
-        return path if path.is_absolute() else Path(self.root) / path
+        """The base experiment file (:func:`load_sweep` makes it absolute: relative paths in
+        a sweep file start from its folder)."""
+        return Path(self.base)
 
     @property
     def output_dir(self) -> Path:
@@ -127,7 +131,7 @@ class TrialSpec:
 
     index: int
     name: str
-    kind: Literal["run", "search"]
+    command: Literal["run", "search"]
     overrides: dict[str, Any]
     experiment: dict[str, Any]
     trial_dir: str
@@ -146,8 +150,7 @@ class TrialSpec:
 def load_sweep(path: str | Path) -> SweepConfig:
     """Parse a sweep file; every error names its key path."""
     path = Path(path)
-    cfg = parse(SweepConfig, load_yaml(path))
-    return dataclasses.replace(cfg, root=str(path.resolve().parent))
+    return resolve_paths(parse(SweepConfig, load_yaml(path)), path.resolve().parent)
 
 
 def _check_distribution(where: str, dist: dict[str, Any]) -> None:
@@ -256,79 +259,32 @@ def _list_item(items: list, part: str, path: str, where: str) -> Any:
 
 
 # trial expansion ----------------------------------------------------------------------------
-def detect_kind(data: dict[str, Any]) -> Literal["run", "search"]:
-    """A ``nas search`` config has ``objectives``; a ``nas run`` experiment does not."""
-    if "objectives" in data:
-        return "search"
-    return "run"
-
-
-def _schema(kind: str) -> type:
-    if kind == "search":
-        from nas.cli._search_config import SearchConfig
-
-        return SearchConfig
-    from nas.run import ExperimentConfig
-
-    return ExperimentConfig
-
-
 def _slug(overrides: dict[str, Any]) -> str:
     parts = []
     for key, value in overrides.items():
         text = value if isinstance(value, str) else (
             f"{value:.4g}" if isinstance(value, float) else str(value))
         segments = [p for p in key.split(".") if not _INDEX.match(p)]
-        label = ".".join(segments[-2:]) if segments[-1] in ("name", "kind") else segments[-1]
+        label = ".".join(segments[-2:]) if segments[-1] in ("name", "kind", "type") else segments[-1]
         parts.append(f"{label}={text}")
     slug = re.sub(r"[^A-Za-z0-9=.,_+-]+", "", "_".join(parts))
     return slug[:60]
 
 
-def _absolute(data: dict[str, Any], kind: str, base_dir: Path) -> None:
-    """Make the experiment's input paths absolute: trials run in other folders.
-
-    ``nas run`` reads them relative to the working directory, ``nas search`` relative
-    to its config file's folder; both meanings are kept.
-    """
-    cwd = Path.cwd()
-
-    def fix(mapping: Any, key: str, root: Path) -> None:
-        if isinstance(mapping, dict) and isinstance(mapping.get(key), str) and "://" not in mapping[key]:
-            path = Path(mapping[key]).expanduser()
-            mapping[key] = str(path if path.is_absolute() else (root / path).resolve())
-
-    if kind == "run":
-        fix(data.get("data"), "root", cwd)
-        fix(data.get("supernet"), "checkpoint", cwd)
-        for dev in data.get("devices") or []:
-            fix(dev, "table", cwd)
-    else:
-        for section in ("objectives", "measures"):
-            for obj in data.get(section) or []:
-                fix(obj, "path", base_dir)
-
-
-def validate_trial(kind: str, data: dict[str, Any], where: str) -> None:
-    """Validate one trial's whole experiment as its command would (names, options)."""
-    from nas.search import get_engine
-    from search_spaces import get_space
+def trial_experiment(command: str, data: dict[str, Any], base_dir: Path,
+                     plugins: tuple[str, ...] = (), where: str = "trial") -> dict[str, Any]:
+    """One trial's whole experiment, validated as its command would validate it, as plain
+    data with every path it reads absolute (trials run in other folders and processes)."""
+    from nas.experiment import Experiment, validate_experiment
 
     try:
-        if kind == "run":
-            from nas.run import ExperimentConfig, validate_components
-
-            run = validate_components(parse(ExperimentConfig, data), where)
-            space = get_space(run.space.name, **run.space.options)
-            get_engine(run.search.engine, space, seed=run.seed, **run.search.options)
-        else:
-            from nas.cli._search_config import SearchConfig
-
-            cfg = parse(SearchConfig, data)
-            space = get_space(cfg.space.name, **cfg.space.options)
-            get_engine(cfg.engine.name, space, seed=cfg.seed, **cfg.engine.options)
+        exp = resolve_paths(parse(Experiment, data), base_dir)
+        if plugins:
+            exp = dataclasses.replace(exp, plugins=(*plugins, *exp.plugins))
+        validate_experiment(exp, command)  # type: ignore[arg-type]
     except ValueError as exc:  # ConfigError and the other packages' user errors
         raise ConfigError(f"{where}: {exc}") from None
+    return to_dict(exp)
 
 
 def expand_trials(cfg: SweepConfig, output: str | Path | None = None) -> list[TrialSpec]:
@@ -339,14 +295,14 @@ def expand_trials(cfg: SweepConfig, output: str | Path | None = None) -> list[Tr
         output: the sweep directory (default ``cfg.output_dir``); trial folders go under
             ``<output>/trials``.
     """
+    from nas.experiment import Experiment
+
     base_file = cfg.base_path
     base = load_yaml(base_file)
-    kind = cfg.kind or detect_kind(base)
-    schema = _schema(kind)
     for key in cfg.grid:
-        check_key(schema, key, f"grid.{key}")
+        check_key(Experiment, key, f"grid.{key}")
     for key in cfg.sample:
-        check_key(schema, key, f"sample.{key}")
+        check_key(Experiment, key, f"sample.{key}")
     out = Path(output if output is not None else cfg.output_dir).resolve()
     rng = np.random.default_rng(cfg.seed)
     keys = list(cfg.grid)
@@ -360,8 +316,9 @@ def expand_trials(cfg: SweepConfig, output: str | Path | None = None) -> list[Tr
             data = copy.deepcopy(base)
             for key, value in overrides.items():
                 set_key(data, key, value, f"trial {name}: {key}")
-            _absolute(data, kind, base_file.resolve().parent)
-            validate_trial(kind, data, f"trial {name}")
-            trials.append(TrialSpec(index, name, kind, overrides, data, str(out / "trials" / name),
-                                    cfg.storage, cfg.resources.evaluation_workers, cfg.resources.cpu))
+            experiment = trial_experiment(cfg.command, data, base_file.resolve().parent,
+                                          cfg.plugins, f"trial {name}")
+            trials.append(TrialSpec(index, name, cfg.command, overrides, experiment,
+                                    str(out / "trials" / name), cfg.storage,
+                                    cfg.resources.evaluation_workers, cfg.resources.cpu))
     return trials

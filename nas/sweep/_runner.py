@@ -27,12 +27,13 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from nas.config import resolve_paths
 from nas.errors import ConfigError, SweepError
 from nas.run._stages import atomic_write_text
 from nas.sweep._config import SweepConfig, TrialSpec, expand_trials, load_sweep
@@ -258,7 +259,8 @@ def collect_results(out: Path, trials: list[TrialSpec], errors: dict[str, str] |
 def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = None,
               address: str | None = None, resume: bool = False, max_concurrent: int | None = None,
               echo: Callable[[str], None] | None = print,
-              trainable: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
+              trainable: Callable[[dict[str, Any]], None] | None = None,
+              plugins: Sequence[str] = ()) -> SweepResult:
     """Run every trial of a sweep as a Ray Tune trial; returns one row per trial.
 
     Uses the running Ray when ``ray.is_initialized()`` (and leaves it running), else
@@ -276,6 +278,8 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
         trainable: replaces :func:`nas.sweep.tune_trainable` (a function of Tune's config
             ``{"trial": TrialSpec dict}``, reporting with ``ray.tune.report``); for
             wrappers around it, such as the fault-injection of the tests.
+        plugins: modules or ``.py`` files (relative to the working directory) every trial
+            imports besides the sweep's and the experiment's own (``nas --plugin``).
 
     Raises:
         ConfigError: a bad sweep file or override (before Ray starts).
@@ -283,6 +287,9 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
             without ``resume``.
     """
     cfg = sweep if isinstance(sweep, SweepConfig) else load_sweep(sweep)
+    if plugins:
+        extra = resolve_paths(dataclasses.replace(cfg, plugins=tuple(plugins)), Path.cwd()).plugins
+        cfg = dataclasses.replace(cfg, plugins=(*extra, *cfg.plugins))
     echo = echo or (lambda line: None)
     if echo is print:
         echo = _print_flushed
@@ -304,7 +311,7 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
     with session:
         where = "this process's Ray" if running else (address or "a local Ray")
         cpus = ray.cluster_resources().get("CPU", 0)
-        echo(f"[sweep] {cfg.name}: {len(trials)} trials ({trials[0].kind}), "
+        echo(f"[sweep] {cfg.name}: {len(trials)} trials (nas {trials[0].command}), "
              f"{max_concurrent or 'as many as fit'} at a time, on {where} ({cpus:g} CPUs) -> {out}")
         errors, reported = _fit(cfg, trials, out, resume, max_concurrent, echo,
                                 trainable or tune_trainable)

@@ -9,12 +9,14 @@ searches resume from their study.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from nas.config import parse
+from nas.errors import ConfigError
 from nas.run._stages import atomic_write_text
 from nas.sweep._config import TrialSpec
 
@@ -34,17 +36,34 @@ def _evaluator_factory(spec: TrialSpec):
     return lambda problem: RayEvaluator(problem, spec.evaluation_workers, num_cpus=spec.worker_cpus)
 
 
-def _run_kind(spec: TrialSpec, folder: Path) -> dict[str, Any]:
-    import dataclasses
+def _experiment(spec: TrialSpec):
+    """The trial's experiment, validated here (its plugins are imported in this process,
+    which on a cluster is a Ray worker)."""
+    from nas.experiment import Experiment, validate_experiment
 
-    from nas.run import ExperimentConfig, run_experiment, validate_components
+    try:
+        return validate_experiment(parse(Experiment, spec.experiment), spec.command)
+    except ConfigError as exc:
+        raise ConfigError(f"trial {spec.name}: {exc}") from None
 
-    cfg = validate_components(parse(ExperimentConfig, spec.experiment), f"trial {spec.name}")
+
+def _command(spec: TrialSpec) -> list[str]:
+    return ["nas", "sweep", f"(trial {spec.name}: nas {spec.command})"]
+
+
+def _run_command(spec: TrialSpec, folder: Path) -> dict[str, Any]:
+    from nas.run import DartsRunResult, run_experiment
+
+    exp = _experiment(spec)
     # A name per trial keeps study names apart when trials share one storage.
-    search = cfg.search if spec.storage is None else dataclasses.replace(cfg.search, storage=spec.storage)
-    cfg = dataclasses.replace(cfg, name=f"{cfg.name}-{spec.name}", search=search)
-    result = run_experiment(cfg, folder, progress=False, echo=False,
-                            make_evaluator=_evaluator_factory(spec))
+    search = exp.search if spec.storage is None else dataclasses.replace(exp.search, storage=spec.storage)
+    exp = dataclasses.replace(exp, name=f"{exp.name}-{spec.name}", search=search)
+    result = run_experiment(exp, folder, progress=False, echo=False,
+                            make_evaluator=_evaluator_factory(spec), command=_command(spec))
+    if isinstance(result, DartsRunResult):
+        return {"arch_key": result.arch.key, "search_val_accuracy": result.search_val_accuracy,
+                "test_accuracy": result.standalone["test_acc"], "params": result.standalone["params"],
+                "report": str(folder / "report.md")}
     # Keyed by device and budget position, not the budget's value: quantile budgets come
     # from each trial's own table, and sweep.csv needs the same columns for every trial.
     chosen, position = {}, {}
@@ -58,38 +77,26 @@ def _run_kind(spec: TrialSpec, folder: Path) -> dict[str, Any]:
             "chosen": chosen, "report": str(folder / "report.md")}
 
 
-def _search_kind(spec: TrialSpec, folder: Path) -> dict[str, Any]:
-    from nas.cli._search_config import SearchConfig
-    from nas.cli.search import build_problem
-    from nas.search import get_engine, run_search
+def _search_command(spec: TrialSpec, folder: Path) -> dict[str, Any]:
+    from nas.run import search_experiment
     from nas.storage import storage_url
 
-    cfg = parse(SearchConfig, spec.experiment)
-    problem = build_problem(cfg, folder)  # input paths are absolute already
-    engine = get_engine(cfg.engine.name, problem.space, seed=cfg.seed, **cfg.engine.options)
-    storage = spec.storage or storage_url(str(folder / "search.db"))
-    make = _evaluator_factory(spec)
-    evaluator = make(problem) if make is not None else None
-    try:
-        result = run_search(problem, engine, cfg.budget, batch_size=cfg.batch_size, storage=storage,
-                            study_name=f"{cfg.study}-{spec.name}", resume=True, progress=False,
-                            evaluator=evaluator)
-    finally:
-        if evaluator is not None:
-            evaluator.close()
+    exp = _experiment(spec)
     out = folder / "results"
-    result.export(out)
-    result.plot(out / "front.png")
+    result = search_experiment(exp, out, resume=True, progress=False,
+                               storage=spec.storage or storage_url(str(folder / "search.db")),
+                               study=f"{exp.study}-{spec.name}",
+                               make_evaluator=_evaluator_factory(spec), command=_command(spec))
     history = result.history
     feasible = history[history["feasible"]]
     metrics: dict[str, Any] = {"evaluations": len(result), "feasible": int(len(feasible)),
                                "front_size": int(len(result.front))}
-    for name, direction in zip(problem.names, problem.directions, strict=True):
+    for name, direction in zip(result.names, result.directions, strict=True):
         if len(feasible):
             best = feasible[name].min() if direction == "minimize" else feasible[name].max()
             metrics[f"best_{name}"] = float(best)
-    if cfg.reference is not None:
-        metrics["hypervolume"] = float(result.hypervolume(cfg.reference))
+    if exp.search.reference is not None:
+        metrics["hypervolume"] = float(result.hypervolume(exp.search.reference))
     metrics["results"] = str(out)
     return metrics
 
@@ -100,8 +107,9 @@ def run_trial(spec: TrialSpec | dict[str, Any]) -> dict[str, Any]:
     Returns:
         JSON-able metrics (also written to ``<trial_dir>/trial_result.json``): for a
         ``run`` trial the chosen subnet per (device, budget) with its test accuracy and
-        latency; for a ``search`` trial the evaluation count, front size, best feasible
-        value per objective and the hypervolume when the config gives a reference.
+        latency (DARTS: the derived architecture and its standalone accuracy); for a
+        ``search`` trial the evaluation count, front size, best feasible value per
+        objective and the hypervolume when the experiment gives a reference.
     """
     if isinstance(spec, dict):
         spec = TrialSpec.from_dict(spec)
@@ -109,7 +117,7 @@ def run_trial(spec: TrialSpec | dict[str, Any]) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ERROR_FILE).unlink(missing_ok=True)
     start = time.perf_counter()
-    body = _run_kind if spec.kind == "run" else _search_kind
+    body = _run_command if spec.command == "run" else _search_command
     metrics = {"trial": spec.name, **body(spec, folder)}
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     atomic_write_text(folder / RESULT_FILE, json.dumps(
@@ -126,12 +134,12 @@ def tune_trainable(config: dict[str, Any]) -> None:
     """
     from ray import tune
 
-    from nas.errors import USER_ERRORS
+    from nas.errors import user_errors
 
     spec = config["trial"]
     try:
         metrics = run_trial(spec)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         message = f"{type(exc).__name__}: {exc}"
         atomic_write_text(Path(spec["trial_dir"]) / ERROR_FILE,
                           json.dumps({"trial": spec["name"], "error": message}))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -43,12 +43,13 @@ def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tu
 
 @dataclass(frozen=True)
 class StandaloneResult:
-    """Accuracy of an architecture trained from scratch."""
+    """An architecture trained from scratch: its accuracies and the trained model (eval mode)."""
 
     arch: Architecture
     val_accuracy: float
     test_accuracy: float
     params: int
+    model: nn.Module | None = field(default=None, compare=False, repr=False)
 
 
 def train_standalone(space: SearchSpace, arch: Architecture, data, epochs: int = 10,
@@ -77,4 +78,5 @@ def train_standalone(space: SearchSpace, arch: Architecture, data, epochs: int =
             sched.step()
     _, val_acc = evaluate(model, data.val)
     _, test_acc = evaluate(model, data.test)
-    return StandaloneResult(arch, val_acc, test_acc, sum(p.numel() for p in model.parameters()))
+    return StandaloneResult(arch, val_acc, test_acc, sum(p.numel() for p in model.parameters()),
+                            model.eval())

@@ -1,16 +1,11 @@
-"""Training configuration of an OFA supernet: frozen dataclasses parsed from plain data/YAML."""
+"""Training configuration of an OFA supernet: frozen dataclasses validated on construction."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from supernets._config import check_keys
 from supernets._ofa.supernet import ELASTIC
 from supernets.errors import SupernetError
 
@@ -63,20 +58,23 @@ class PhaseConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elastic", tuple(self.elastic))
+        where = f"(phase {self.name!r})"
         unknown = sorted(set(self.elastic) - set(ELASTIC))
         if unknown:
             raise SupernetError(
-                f"phase {self.name!r}: unknown elastic kind(s) {unknown}; valid: {', '.join(ELASTIC)}")
+                f"elastic: unknown elastic kind(s) {unknown} {where}; valid: {', '.join(ELASTIC)}")
         if self.schedule not in SCHEDULES:
             raise SupernetError(
-                f"phase {self.name!r}: schedule {self.schedule!r} unknown; valid: {', '.join(SCHEDULES)}")
-        if self.epochs < 0 or (self.steps is not None and self.steps < 0) or self.n_random < 0:
-            raise SupernetError(f"phase {self.name!r}: epochs, steps and n_random must be >= 0")
+                f"schedule: {self.schedule!r} unknown {where}; valid: {', '.join(SCHEDULES)}")
+        for key in ("epochs", "steps", "n_random", "warmup_steps", "eps_ramp_steps"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise SupernetError(f"{key}: must be >= 0, got {value} {where}")
         if self.lr <= 0:
-            raise SupernetError(f"phase {self.name!r}: lr must be > 0, got {self.lr}")
+            raise SupernetError(f"lr: must be > 0, got {self.lr} {where}")
         if self.sandwich_resolution not in SANDWICH_RESOLUTIONS:
             raise SupernetError(
-                f"phase {self.name!r}: sandwich_resolution {self.sandwich_resolution!r} unknown; "
+                f"sandwich_resolution: {self.sandwich_resolution!r} unknown {where}; "
                 f"valid: {', '.join(SANDWICH_RESOLUTIONS)}")
 
 
@@ -162,11 +160,14 @@ def progressive_shrinking(epochs: int = 1, lr: float = 0.05, n_random: int = 2,
 
 @dataclass(frozen=True)
 class OFATrainConfig:
-    """Everything a supernet training run depends on (saved with every checkpoint).
+    """The training settings of a supernet run (saved with every checkpoint).
+
+    What is trained (the space) and on what (the data) are arguments of
+    :func:`~supernets.train_supernet`, not settings; an experiment file gives them in
+    its ``space`` and ``data`` sections (``nas.experiment``), and ``nas.config.parse``
+    builds this dataclass from the file's ``supernet.train`` section.
 
     Args:
-        space: registered space name; ``space_options`` are its factory options.
-        data: data set name (``digits`` or ``cifar10``); ``data_root`` its local folder.
         phases: the training schedule (default :func:`sandwich_schedule`: 24 epochs with
             every kind elastic from the first step; :func:`progressive_shrinking` gives
             the OFA phases).
@@ -179,12 +180,11 @@ class OFATrainConfig:
             (on digits, 128, 256 or 512 instead of all 1,259 training images moved single
             subnets' accuracies by up to 1.7 points and their mean by 0.2-0.9: use more
             when accuracies are compared closely).
+
+    Raises:
+        SupernetError: a value outside its range (the message names the field).
     """
 
-    space: str = "mobilenetv3_ofa"
-    space_options: Mapping[str, Any] = field(default_factory=dict)
-    data: str = "digits"
-    data_root: str | None = None
     phases: tuple[PhaseConfig, ...] = field(default_factory=sandwich_schedule)
     batch_size: int = 64
     momentum: float = 0.9
@@ -196,48 +196,20 @@ class OFATrainConfig:
     calib_images: int = 256
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "space_options", dict(self.space_options))
         object.__setattr__(self, "phases", tuple(self.phases))
         if not self.phases:
-            raise SupernetError("config: phases must not be empty")
+            raise SupernetError("phases: the schedule needs at least one phase")
         if self.batch_size < 2:
-            raise SupernetError(f"config: batch_size must be >= 2, got {self.batch_size}")
+            raise SupernetError(f"batch_size: must be >= 2, got {self.batch_size}")
         if self.checkpoint_every < 1:
-            raise SupernetError("config: checkpoint_every must be >= 1")
+            raise SupernetError(f"checkpoint_every: must be >= 1, got {self.checkpoint_every}")
+        if self.calib_images < 0:
+            raise SupernetError(f"calib_images: must be >= 0, got {self.calib_images}")
+        if self.kd_temperature <= 0:
+            raise SupernetError(f"kd_temperature: must be > 0, got {self.kd_temperature}")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (tuples as lists): what a checkpoint records."""
         out = dataclasses.asdict(self)
-        # a field at its pre-existing behaviour is left out, so that runs (and their
-        # checkpoints and config hashes) from before the field existed still match
-        out["phases"] = [{**{k: v for k, v in p.items()
-                             if not (k == "sandwich_resolution" and v == "extremes")},
-                          "elastic": list(p["elastic"])} for p in out["phases"]]
-        out["space_options"] = dict(self.space_options)
+        out["phases"] = [{**p, "elastic": list(p["elastic"])} for p in out["phases"]]
         return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> OFATrainConfig:
-        """Parse plain data; unknown keys are errors listing the valid ones."""
-        data = dict(check_keys(data, cls, where))
-        if "phases" in data:
-            if not isinstance(data["phases"], list):
-                raise SupernetError(f"{where}.phases must be a list of phase mappings")
-            data["phases"] = tuple(
-                PhaseConfig(**check_keys(p, PhaseConfig, f"{where}.phases[{i}]"))
-                for i, p in enumerate(data["phases"]))
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise SupernetError(f"{where}: {exc}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> OFATrainConfig:
-        """Read a YAML file (``yaml.safe_load``); a top-level ``supernet:`` section is accepted."""
-        text = Path(path).read_text()
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, Mapping):
-            raise SupernetError(f"{path}: expected a mapping at the top level")
-        if set(data) == {"supernet"}:
-            data = data["supernet"]
-        return cls.from_dict(data, where=str(path))
-

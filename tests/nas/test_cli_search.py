@@ -7,24 +7,26 @@ import pandas as pd
 import pytest
 
 from nas.cli import main
-from nas.cli._search_config import load_search_config
 from nas.errors import ConfigError
+from nas.experiment import load_experiment
 from search_spaces import get_space, to_nb201_string
 
 CONFIG = """
-space: {{name: nb201, options: {{channels: 4, cells_per_stage: 1, input_shape: [3, 8, 8]}}}}
-engine: {{name: nsga2, options: {{population_size: 8}}}}
-objectives:
-  - {{type: params}}
-  - {{type: tabular, path: acc.csv, column: acc, direction: maximize}}
-constraints: ["params <= {bound}"]
-budget: {budget}
-batch_size: 8
+name: demo_search
 seed: 0
-storage: runs/s.db
-study: demo
-output: out
-reference: [1.0e6, 0.0]
+space: {{name: nb201, options: {{channels: 4, cells_per_stage: 1, input_shape: [3, 8, 8]}}}}
+search:
+  engine: nsga2
+  options: {{population_size: 8}}
+  objectives:
+    - {{type: params}}
+    - {{type: tabular, path: acc.csv, column: acc, direction: maximize}}
+  constraints: ["params <= {bound}"]
+  evaluations: {budget}
+  batch_size: 8
+  storage: s.db
+  study: demo
+  reference: [1e6, 0.0]
 """
 
 
@@ -56,25 +58,28 @@ def _write(folder, budget=16, bound=3000):
     return path
 
 
-def test_search_then_resume_then_front(table, capsys):
+def test_search_then_resume_then_front(table, capsys, tmp_path, monkeypatch):
     cfg = _write(table)
-    assert main(["search", str(cfg)]) == 0
+    monkeypatch.chdir(tmp_path)  # the input path acc.csv is relative to the file, not here
+    out_dir = table / "out"
+    assert main(["search", str(cfg), "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
     assert "16 evaluated" in out and "hypervolume" in out
-    for name in ("history.csv", "front.csv", "history.json", "front.json", "front.png"):
-        assert (table / "out" / name).is_file()
-    history = pd.read_csv(table / "out" / "history.csv")
-    front = pd.read_csv(table / "out" / "front.csv")
+    for name in ("history.csv", "front.csv", "history.json", "front.json", "front.png",
+                 "manifest.json", "s.db"):
+        assert (out_dir / name).is_file(), name
+    history = pd.read_csv(out_dir / "history.csv")
+    front = pd.read_csv(out_dir / "front.csv")
     assert len(history) == 16 and (front["params"] <= 3000).all()
 
-    assert main(["search", str(cfg)]) == 2  # the study exists: refuse without --resume
+    assert main(["search", str(cfg), "--out", str(out_dir)]) == 2  # the study exists: refuse
     assert "already exists" in capsys.readouterr().err
     _write(table, budget=24)
-    assert main(["search", str(cfg), "--resume"]) == 0
+    assert main(["search", str(cfg), "--out", str(out_dir), "--resume"]) == 0
     assert "24 evaluated" in capsys.readouterr().out
 
     png = table / "f.png"
-    assert main(["front", "demo", "--storage", str(table / "runs" / "s.db"),
+    assert main(["front", "demo", "--storage", str(out_dir / "s.db"),
                  "--plot", str(png), "--reference", "1e6", "0"]) == 0
     out = capsys.readouterr().out
     assert "24 evaluated" in out and png.stat().st_size > 1000
@@ -82,26 +87,35 @@ def test_search_then_resume_then_front(table, capsys):
 
 def test_unknown_keys_name_the_path_and_valid_keys(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("space: {name: nb201}\nobjectives:\n  - {type: params, colum: x}\n")
-    with pytest.raises(ConfigError, match=r"objectives\[0\]\.colum: unknown key \(did you mean 'column'\?\); valid keys: type"):
-        load_search_config(path)
-    path.write_text("space: {name: nb201}\nobjectives: []\nbudgett: 3\n")
-    with pytest.raises(ConfigError, match="budgett: unknown key .*; valid keys: space, objectives"):
-        load_search_config(path)
-    path.write_text("space: {name: nb201}\nobjectives: []\nbudget: many\n")
-    with pytest.raises(ConfigError, match="budget: expected int"):
-        load_search_config(path)
-    path.write_text("objectives: []\n")
-    with pytest.raises(ConfigError, match="space: required key is missing"):
-        load_search_config(path)
+    path.write_text("space: {name: nb201}\nsearch: {objectives: [{type: params, colum: x}]}\n")
+    with pytest.raises(ConfigError, match=r"search\.objectives\[0\]\.colum: unknown key \(did you mean 'column'\?\); valid keys: type"):
+        load_experiment(path, "search")
+    path.write_text("space: {name: nb201}\nsearch: {objectives: [], evaluatons: 3}\n")
+    with pytest.raises(ConfigError, match="search.evaluatons: unknown key .*; valid keys: engine, options"):
+        load_experiment(path, "search")
+    path.write_text("space: {name: nb201}\nsearch: {evaluations: many}\n")
+    with pytest.raises(ConfigError, match="search.evaluations: expected int"):
+        load_experiment(path, "search")
+    path.write_text("space: {name: nb201}\n")
+    with pytest.raises(ConfigError, match="search.objectives: `nas search` needs at least one objective"):
+        load_experiment(path, "search")
 
 
 def test_bad_objective_type_is_one_line_error(tmp_path, capsys):
     path = tmp_path / "c.yaml"
-    path.write_text("space: {name: nb201}\nobjectives: [{type: latency}]\nstorage: s.db\n")
-    assert main(["search", str(path)]) == 2
+    path.write_text("space: {name: nb201}\nsearch: {objectives: [{type: latency}]}\n")
+    assert main(["search", str(path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "objectives[0].type: 'latency' is not allowed; allowed values: 'flops', 'params'" in err
+    assert ("search.objectives[0].type: unknown objective type 'latency' (did you mean "
+            "'table_latency'?); valid objective types: flops, params, table_latency, tabular") in err
+    path.write_text("space: {name: nb201}\nsearch: {objectives: [{type: tabular, path: a.csv}]}\n")
+    assert main(["search", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "search.objectives[0].column: objective type 'tabular' needs column" in capsys.readouterr().err
+    path.write_text("space: {name: nb201}\nsearch: {objectives: [{type: params}], "
+                    "constraints: ['flops <= 3']}\n")
+    assert main(["search", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "search: " in err and "flops" in err and not (tmp_path / "o").exists()
 
 
 def test_table_latency_objective_loads_a_hardware_table(tmp_path, capsys):
@@ -121,9 +135,9 @@ def test_table_latency_objective_loads_a_hardware_table(tmp_path, capsys):
                 "num_classes": space.num_classes, "calibration": hardware.fit_calibration([], [])}
     hardware.LatencyTable(entries, metadata, space).save(tmp_path / "lut.csv")
     (tmp_path / "s.yaml").write_text(
-        "space: {name: nb201, options: {channels: 4, cells_per_stage: 1, input_shape: [3, 8, 8]}}\n"
-        "engine: {name: random}\nobjectives: [{type: table_latency, path: lut.csv}, {type: params}]\n"
-        "constraints: ['latency_ms <= 1.0']\nbudget: 6\nbatch_size: 3\nstorage: s.db\nstudy: t\n")
-    assert main(["search", str(tmp_path / "s.yaml")]) == 0
+        "name: t\nspace: {name: nb201, options: {channels: 4, cells_per_stage: 1, input_shape: [3, 8, 8]}}\n"
+        "search: {engine: random, objectives: [{type: table_latency, path: lut.csv}, {type: params}],\n"
+        "  constraints: ['latency_ms <= 1.0'], evaluations: 6, batch_size: 3}\n")
+    assert main(["search", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "t-results")]) == 0
     history = pd.read_csv(tmp_path / "t-results" / "history.csv")
     assert len(history) == 6 and history["latency_ms"].gt(0).all()

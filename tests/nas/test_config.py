@@ -63,3 +63,65 @@ def test_load_yaml_is_safe_and_reports_syntax_errors(tmp_path):
         load_yaml(evil)
     with pytest.raises(ConfigError, match="does not exist"):
         load_yaml(tmp_path / "none.yaml")
+
+
+def test_numbers_in_exponent_notation_are_numbers(tmp_path):
+    """PyYAML alone reads 1e-3 and 5e4 as strings; every number field takes them."""
+    path = tmp_path / "n.yaml"
+    path.write_text("space: x\nengine: {lr: 1e-3, population: 5e4}\nbudgets_ms: [2e1, 1.5]\n")
+    data = load_yaml(path)
+    assert data["engine"] == {"lr": 0.001, "population": 50000.0}
+    cfg = parse(Experiment, data)
+    assert cfg.engine.lr == 0.001 and cfg.engine.population == 50000
+    assert isinstance(cfg.engine.population, int) and cfg.budgets_ms == (20.0, 1.5)
+    # strings from other sources (JSON, plain PyYAML) too
+    assert parse(Engine, {"lr": "1e-3", "population": "5e4"}) == Engine(lr=0.001, population=50000)
+    with pytest.raises(ConfigError, match=r"^engine.population: expected int, got 2.5$"):
+        parse(Experiment, {"space": "x", "engine": {"population": 2.5}})
+    with pytest.raises(ConfigError, match=r"^engine.population: expected int, got True$"):
+        parse(Experiment, {"space": "x", "engine": {"population": True}})
+
+
+@dataclass(frozen=True)
+class Checked:
+    lr: float = 0.1
+    steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if self.steps > 10:
+            raise ValueError("too many steps for this test")
+
+
+@dataclass(frozen=True)
+class Outer:
+    inner: Checked = field(default_factory=Checked, metadata={"omit": ("steps",)})
+    items: tuple[Checked, ...] = ()
+    data: str | None = field(default=None, metadata={"path": "file"})
+    plugins: tuple[str, ...] = field(default=(), metadata={"path": "plugin"})
+
+
+def test_a_dataclass_s_own_errors_name_the_key_path():
+    with pytest.raises(ConfigError, match=r"^inner\.lr: must be > 0, got -1\.0$"):
+        parse(Outer, {"inner": {"lr": -1}})
+    with pytest.raises(ConfigError, match=r"^items\[1\]: too many steps for this test$"):
+        parse(Outer, {"items": [{}, {"steps": 11}]})
+
+
+def test_omitted_keys_are_unknown_and_left_out_of_to_dict():
+    with pytest.raises(ConfigError, match=r"^inner.steps: unknown key; valid keys: lr$"):
+        parse(Outer, {"inner": {"steps": 2}})
+    cfg = parse(Outer, {"inner": {"lr": 0.5}, "items": [{"steps": 3}]})
+    assert to_dict(cfg)["inner"] == {"lr": 0.5} and parse(Outer, to_dict(cfg)) == cfg
+
+
+def test_paths_resolve_against_the_file_folder(tmp_path):
+    from nas.config import resolve_paths
+
+    cfg = parse(Outer, {"data": "d/x.csv", "plugins": ["my_mod", "p/plug.py"]})
+    out = resolve_paths(cfg, tmp_path)
+    assert out.data == str(tmp_path / "d" / "x.csv")
+    assert out.plugins == ("my_mod", str(tmp_path / "p" / "plug.py"))  # module names stay
+    assert resolve_paths(parse(Outer, {"data": "/abs.csv"}), tmp_path).data == "/abs.csv"
+    assert resolve_paths(parse(Outer, {"data": "postgresql://h/db"}), tmp_path).data == "postgresql://h/db"

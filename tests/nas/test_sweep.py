@@ -29,14 +29,14 @@ from nas.sweep import (
 from search_spaces import get_space
 
 SEARCH = {
+    "name": "tiny", "seed": 0,
     "space": {"name": "nb201", "options": {"channels": 4, "cells_per_stage": 1, "input_shape": [1, 8, 8]}},
-    "objectives": [{"type": "params"}, {"type": "flops"}],
-    "constraints": ["params <= 6e3"],
-    "engine": {"name": "nsga2", "options": {"population_size": 8}},
-    "budget": 16, "batch_size": 8, "seed": 0, "study": "tiny",
+    "search": {"objectives": [{"type": "params"}, {"type": "flops"}], "constraints": ["params <= 6e3"],
+               "engine": "nsga2", "options": {"population_size": 8}, "evaluations": 16,
+               "batch_size": 8},
 }
-SWEEP = {"name": "tiny", "base": "base.yaml", "max_concurrent": 2, "max_failures": 1,
-         "grid": {"seed": [0, 1], "engine.name": ["nsga2", "evolution"]}}
+SWEEP = {"name": "tiny", "base": "base.yaml", "command": "search", "max_concurrent": 2,
+         "max_failures": 1, "grid": {"seed": [0, 1], "search.engine": ["nsga2", "evolution"]}}
 
 
 def write_sweep(folder: Path, **changes) -> Path:
@@ -192,3 +192,27 @@ def test_evaluation_workers_run_inside_the_trials_placement_group(ray_2cpus, swe
                                       histories([plain.trials[i].trial_dir for i in (0, 2)]),
                                       strict=True):
         pd.testing.assert_frame_equal(with_actor, in_process)
+
+
+PLUGIN = '''
+from search_spaces import get_space, register_space
+
+
+@register_space("sweep_plugin_nb201", replace=True)
+def sweep_plugin_nb201():
+    return get_space("nb201", channels=4, cells_per_stage=1, input_shape=(1, 8, 8))
+'''
+
+
+@pytest.mark.slow  # trials run in Ray worker processes that must import the plugin themselves
+def test_trials_load_the_experiment_plugins_on_ray_workers(ray_2cpus):
+    folder = ray_2cpus / "plugin"
+    folder.mkdir()
+    (folder / "my_space.py").write_text(PLUGIN)
+    base = {**SEARCH, "plugins": ["my_space.py"], "space": {"name": "sweep_plugin_nb201"}}
+    path = write_sweep(folder, grid={"seed": [0, 1]})
+    (folder / "base.yaml").write_text(yaml.safe_dump(base))
+    result = run_sweep(path, output=folder / "out", echo=None)
+    assert result.ok, result.failed
+    assert (result.table["evaluations"] == 16).all()
+    assert all(t.experiment["plugins"] == [str(folder / "my_space.py")] for t in result.trials)

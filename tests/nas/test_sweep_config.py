@@ -13,11 +13,10 @@ from nas.errors import ConfigError
 from nas.sweep import expand_trials, load_sweep
 
 SEARCH = {
+    "name": "tiny", "seed": 0,
     "space": {"name": "nb201", "options": {"channels": 4, "cells_per_stage": 1, "input_shape": [1, 8, 8]}},
-    "objectives": [{"type": "params"}, {"type": "flops"}],
-    "constraints": ["params <= 2e5"],
-    "engine": {"name": "nsga2"},
-    "budget": 16, "batch_size": 8, "seed": 0, "study": "tiny",
+    "search": {"objectives": [{"type": "params"}, {"type": "flops"}], "constraints": ["params <= 2e5"],
+               "engine": "nsga2", "evaluations": 16, "batch_size": 8},
 }
 
 RUN = {
@@ -31,21 +30,22 @@ RUN = {
 def write_sweep(tmp_path, sweep: dict, base: dict = SEARCH, name: str = "sweep.yaml"):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     path = tmp_path / name
-    path.write_text(yaml.safe_dump({"base": "base.yaml", **sweep}, sort_keys=False))
+    command = "search" if base is SEARCH else "run"
+    path.write_text(yaml.safe_dump({"base": "base.yaml", "command": command, **sweep}, sort_keys=False))
     return path
 
 
 def test_grid_times_samples_expand_in_a_fixed_order(tmp_path):
-    path = write_sweep(tmp_path, {"grid": {"seed": [0, 1], "engine.name": ["nsga2", "random"]},
-                                  "sample": {"batch_size": {"randint": [4, 12]}}, "num_samples": 2,
-                                  "seed": 7})
+    path = write_sweep(tmp_path, {"grid": {"seed": [0, 1], "search.engine": ["nsga2", "random"]},
+                                  "sample": {"search.batch_size": {"randint": [4, 12]}},
+                                  "num_samples": 2, "seed": 7})
     trials = expand_trials(load_sweep(path), tmp_path / "out")
-    assert len(trials) == 8 and trials[0].kind == "search"
+    assert len(trials) == 8 and trials[0].command == "search"
     assert [t.overrides["seed"] for t in trials[:4]] == [0, 0, 1, 1]
-    assert [t.overrides["engine.name"] for t in trials[:4]] == ["nsga2", "random"] * 2
-    assert all(4 <= t.overrides["batch_size"] < 12 for t in trials)
-    assert trials[1].experiment["engine"]["name"] == "random" and trials[2].experiment["seed"] == 1
-    assert trials[3].experiment["batch_size"] == trials[3].overrides["batch_size"]
+    assert [t.overrides["search.engine"] for t in trials[:4]] == ["nsga2", "random"] * 2
+    assert all(4 <= t.overrides["search.batch_size"] < 12 for t in trials)
+    assert trials[1].experiment["search"]["engine"] == "random" and trials[2].experiment["seed"] == 1
+    assert trials[3].experiment["search"]["batch_size"] == trials[3].overrides["search.batch_size"]
     assert len({t.name for t in trials}) == 8 and trials[0].name.startswith("t000_seed=0")
     assert all(t.trial_dir.startswith(str((tmp_path / "out" / "trials").resolve())) for t in trials)
     again = expand_trials(load_sweep(path), tmp_path / "out")  # the sweep's seed fixes the draws
@@ -55,34 +55,36 @@ def test_grid_times_samples_expand_in_a_fixed_order(tmp_path):
 
 def test_sample_distributions_stay_in_range(tmp_path):
     path = write_sweep(tmp_path, {"sample": {
-        "constraints": {"choice": [["params <= 1e5"], ["params <= 3e5"]]},
-        "engine.options.population_size": {"randint": [4, 9]},
-        "engine.options.crossover_prob": {"uniform": [0.5, 0.9]}}, "num_samples": 5})
+        "search.constraints": {"choice": [["params <= 1e5"], ["params <= 3e5"]]},
+        "search.options.population_size": {"randint": [4, 9]},
+        "search.options.crossover_prob": {"uniform": [0.5, 0.9]}}, "num_samples": 5})
     trials = expand_trials(load_sweep(path), tmp_path / "out")
     assert len(trials) == 5
     for t in trials:
-        assert t.overrides["constraints"] in (["params <= 1e5"], ["params <= 3e5"])
-        assert 4 <= t.overrides["engine.options.population_size"] < 9
-        assert isinstance(t.overrides["engine.options.population_size"], int)
-        assert 0.5 <= t.overrides["engine.options.crossover_prob"] < 0.9
+        assert t.overrides["search.constraints"] in (["params <= 1e5"], ["params <= 3e5"])
+        assert 4 <= t.overrides["search.options.population_size"] < 9
+        assert isinstance(t.overrides["search.options.population_size"], int)
+        assert 0.5 <= t.overrides["search.options.crossover_prob"] < 0.9
 
 
 @pytest.mark.parametrize("sweep, message", [
-    ({"grid": {"engine.nam": ["nsga2"]}}, "grid.engine.nam: unknown key 'nam' in engine (did you mean 'name'?)"),
+    ({"grid": {"search.engin": ["nsga2"]}}, "grid.search.engin: unknown key 'engin' in search (did you mean 'engine'?)"),
     ({"grid": {"sed": [1]}}, "grid.sed: unknown key 'sed' (did you mean 'seed'?)"),
-    ({"grid": {"budget.x": [1]}}, "grid.budget.x: budget is a plain value"),
-    ({"grid": {"objectives.first.type": ["params"]}}, "objectives is a list; index it with a number"),
+    ({"grid": {"search.evaluations.x": [1]}}, "grid.search.evaluations.x: search.evaluations is a plain value"),
+    ({"grid": {"search.objectives.first.type": ["params"]}}, "search.objectives is a list; index it with a number"),
     ({"grid": {"seed": []}}, "grid.seed: give at least one value"),
     ({"sample": {"seed": {"normal": [0, 1]}}}, "sample.seed: give exactly one of choice, uniform"),
-    ({"sample": {"budget": {"randint": [5, 2]}}}, "sample.budget.randint: low < high must hold"),
-    ({"sample": {"budget": {"loguniform": [0, 2]}}}, "sample.budget.loguniform: low must be > 0"),
-    ({"sample": {"budget": {"uniform": [10, 30]}}}, "budget: expected int, got 2"),
+    ({"sample": {"search.evaluations": {"randint": [5, 2]}}}, "sample.search.evaluations.randint: low < high must hold"),
+    ({"sample": {"search.evaluations": {"loguniform": [0, 2]}}}, "sample.search.evaluations.loguniform: low must be > 0"),
+    ({"sample": {"search.evaluations": {"uniform": [10.5, 10.9]}}}, "search.evaluations: expected int, got 10."),
     ({"grid": {"seed": [0]}, "sample": {"seed": {"choice": [1]}}}, "sample.seed: the key is in grid too"),
-    ({"grid": {"engine.name": ["nsga2", "anneal"]}}, "trial t001_engine.name=anneal: unknown engine 'anneal'"),
-    ({"grid": {"engine.options": [{"populatio": 4}]}}, "engine 'nsga2' has no option 'populatio'"),
-    ({"grid": {"budget": [0]}}, "trial t000_budget=0: budget: must be >= 1, got 0"),
-    ({"grid": {"objectives.5.type": ["params"]}}, "objectives has 2 entries in the base experiment"),
+    ({"grid": {"search.engine": ["nsga2", "anneal"]}}, "trial t001_engine=anneal: search.engine: unknown engine 'anneal'"),
+    ({"grid": {"search.options": [{"populatio": 4}]}}, "engine 'nsga2' has no option 'populatio'"),
+    ({"grid": {"search.evaluations": [0]}}, "trial t000_evaluations=0: search.evaluations: must be >= 1, got 0"),
+    ({"grid": {"search.objectives.5.type": ["params"]}}, "search.objectives has 2 entries in the base experiment"),
+    ({"grid": {"search.objectives.0.type": ["bogus"]}}, "search.objectives[0].type: unknown objective type 'bogus'"),
     ({"max_failures": -1}, "max_failures: must be >= 0"),
+    ({"command": "train"}, "command: 'train' is not allowed; allowed values: 'run', 'search'"),
     ({"bogus": 1}, "bogus: unknown key"),
 ])
 def test_bad_sweeps_name_their_key(tmp_path, sweep, message):
@@ -92,11 +94,11 @@ def test_bad_sweeps_name_their_key(tmp_path, sweep, message):
 
 
 def test_run_experiment_overrides_and_paths(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # nas run reads relative input paths from the working directory
+    monkeypatch.chdir(tmp_path.parent)  # input paths are relative to the base file, not here
     path = write_sweep(tmp_path, {"grid": {"search.budgets_ms": [[2.0], [3.5]],
                                            "devices.0.options.threads": [1, 2]}}, base=RUN)
     trials = expand_trials(load_sweep(path), tmp_path / "out")
-    assert [t.kind for t in trials] == ["run"] * 4
+    assert [t.command for t in trials] == ["run"] * 4
     assert trials[1].experiment["devices"][0]["options"]["threads"] == 2
     assert trials[2].experiment["search"]["budgets_ms"] == [3.5]
     assert trials[0].experiment["devices"][0]["table"] == str(tmp_path / "tables" / "t.csv")
@@ -110,10 +112,10 @@ def test_run_experiment_overrides_and_paths(tmp_path, monkeypatch):
 
 
 def test_cli_reports_a_bad_sweep_in_one_line_without_starting_ray(tmp_path, capsys):
-    path = write_sweep(tmp_path, {"grid": {"engine.nam": ["nsga2"]}})
+    path = write_sweep(tmp_path, {"grid": {"search.nam": ["nsga2"]}})
     assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("nas sweep: error: grid.engine.nam: unknown key") and "\n" not in err
+    assert err.startswith("nas sweep: error: grid.search.nam: unknown key") and "\n" not in err
     assert "ray" not in sys.modules or not __import__("ray").is_initialized()
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -14,7 +14,9 @@ import yaml
 
 from nas.cli import main
 from nas.errors import ConfigError
-from nas.run import load_experiment, load_exported, run_experiment
+from nas.experiment import load_experiment
+from nas.export import load_exported
+from nas.run import run_experiment
 
 TINY = {
     "name": "tiny",
@@ -23,7 +25,7 @@ TINY = {
               "options": {"width_mult": 0.25, "resolutions": [8, 12], "depths": [1, 2],
                           "kernels": [3, 5], "expands": [3, 4]}},
     "supernet": {"train": {"batch_size": 64, "checkpoint_every": 5, "calib_images": 64, "phases": [
-        {"name": "full", "elastic": [], "steps": 6, "lr": 0.1},
+        {"name": "full", "elastic": [], "steps": 6, "lr": "1e-1"},
         {"name": "elastic", "elastic": ["resolution", "kernel", "depth", "width"], "steps": 4,
          "lr": 0.02, "n_random": 1}]}},
     "devices": [{"name": "cpu1", "kind": "cpu", "options": {"threads": 1},
@@ -45,7 +47,7 @@ def write(tmp_path: Path, config: dict, name: str = "exp.yaml") -> Path:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
-    cfg = load_experiment(write(tmp, TINY))
+    cfg = load_experiment(write(tmp, TINY), "run")
     return run_experiment(cfg, tmp / "out", progress=False, echo=False), cfg
 
 
@@ -53,8 +55,11 @@ def test_tiny_run_writes_every_artefact(tiny_run):
     result, _ = tiny_run
     out = result.run_dir
     for name in ("front.csv", "history.csv", "front.png", "report.md", "run.log", "config.yaml",
-                 "random_baseline.csv", "study.db"):
+                 "random_baseline.csv", "study.db", "manifest.json"):
         assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["experiment"]["name"] == "tiny" and manifest["torch"] == torch.__version__
+    assert set(manifest) >= {"version", "git_commit", "command", "python", "started"}
     front = pd.read_csv(out / "front.csv")
     assert len(front) >= 1 and set(front.columns) >= {"accuracy", "latency_ms", "arch"}
     (chosen,) = result.chosen
@@ -93,7 +98,8 @@ def test_changed_search_budget_reruns_only_the_search(tiny_run, tmp_path):
     result, cfg = tiny_run
     out = tmp_path / "copy"
     shutil.copytree(result.run_dir, out)
-    changed = load_experiment(write(tmp_path, {**TINY, "search": {**TINY["search"], "evaluations": 40}}))
+    changed = load_experiment(write(tmp_path, {**TINY, "search": {**TINY["search"], "evaluations": 40}}),
+                              "run")
     again = run_experiment(changed, out, progress=False, echo=False)
     assert again.timings["supernet"] == 0.0 and again.timings["predictor"] == 0.0
     assert any(k.startswith("search-") and v > 0 for k, v in again.timings.items())
@@ -103,14 +109,25 @@ def test_changed_search_budget_reruns_only_the_search(tiny_run, tmp_path):
     ("patch", "message"),
     [
         ({"serach": {}}, "serach: unknown key (did you mean 'search'?)"),
-        ({"search": {"engine": "evolutoin"}}, "search.engine: unknown engine 'evolutoin'; valid:"),
+        ({"search": {"engine": "evolutoin"}}, "search.engine: unknown engine 'evolutoin' (did you mean 'evolution'?); valid engines:"),
+        ({"search": {"engine": "evolution", "options": {"populaton_size": 4}}},
+         "search.options: engine 'evolution' has no option 'populaton_size'"),
+        ({"search": {"objectives": [{"type": "flops"}]}}, "search.objectives: `nas run` searches accuracy"),
         ({"search": {"evaluations": 0}}, "search.evaluations: must be >= 1, got 0"),
         ({"search": {"budget_quantiles": [1.5]}}, "search.budget_quantiles[0]: must be in (0, 1)"),
         ({"data": {"name": "mnist"}}, "data.name: 'mnist' is not allowed; allowed values: 'digits', 'digits_aug', 'cifar10'"),
         ({"space": {"name": "nb202"}}, "space.name: unknown space 'nb202'"),
+        ({"space": {"name": "nb201"}}, "supernet.type: an OFA supernet cannot serve space 'nb201'"),
+        ({"space": {"name": "nb201", "options": {"chanels": 3}}}, "space.options: space 'nb201' has no option 'chanels'"),
         ({"devices": [{"name": "x", "kind": "tpu"}]}, "devices[0].kind: unknown device 'tpu'"),
+        ({"devices": [{"name": "x", "profiler": {"budget": 1}}]}, "devices[0].profiler.budget: unknown option"),
         ({"predictor": {"name": "oracle"}}, "predictor.name: unknown predictor 'oracle'"),
-        ({"supernet": {"train": {"batch_sise": 3}}}, "supernet.train: unknown key(s) ['batch_sise']"),
+        ({"predictor": {"name": "ridge", "options": {"seed": 3}}}, "predictor.options.seed: the experiment's top-level `seed`"),
+        ({"supernet": {"train": {"batch_sise": 3}}}, "supernet.train.batch_sise: unknown key (did you mean 'batch_size'?)"),
+        ({"supernet": {"train": {"seed": 3}}}, "supernet.train.seed: unknown key"),
+        ({"supernet": {"train": {"phases": [{"name": "x", "lr": "fast"}]}}}, "supernet.train.phases[0].lr: expected float, got 'fast'"),
+        ({"supernet": {"checkpoint": "c", "train": {}}}, "supernet.train: give either checkpoint or train, not both"),
+        ({"plugins": ["no_such_module_xyz"]}, "plugins[0]: plugin module 'no_such_module_xyz' cannot be found"),
     ],
 )
 def test_bad_experiment_files_fail_before_anything_runs(tmp_path, capsys, patch, message):
@@ -125,6 +142,11 @@ def test_missing_data_path_is_one_clear_error(tmp_path, capsys):
     path = write(tmp_path, {**TINY, "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}})
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "lacks" in capsys.readouterr().err
+    # a relative path is relative to the experiment file, not to the working directory
+    (tmp_path / "sub").mkdir()
+    path = write(tmp_path / "sub", {**TINY, "data": {"name": "cifar10", "root": "data/c10"}})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert str(tmp_path / "sub" / "data" / "c10") in capsys.readouterr().err
 
 
 def test_checkpoint_of_another_space_is_refused(tiny_run, tmp_path, capsys):

@@ -113,12 +113,23 @@ def test_plot_writes_a_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_config_rejects_unknown_keys_and_bad_values():
-    with pytest.raises(SupernetError, match=r"unknown key\(s\) \[.*\]; valid keys: epochs, batch_size"):
-        DartsConfig.from_dict({"epoch": 3})
-    with pytest.raises(SupernetError, match=r"order in \(1, 2\)"):
+def test_config_rejects_bad_values_naming_the_field():
+    with pytest.raises(SupernetError, match=r"^order: `order in \(1, 2\)` must hold, but got 3$"):
         DartsConfig(order=3)
-    assert DartsConfig.from_dict({"order": 2}).order == 2
+    with pytest.raises(SupernetError, match=r"^warmup_epochs: `0 <= warmup_epochs <= epochs`"):
+        DartsConfig(epochs=2, warmup_epochs=3)
+    assert DartsConfig(order=2).to_dict()["order"] == 2
+
+
+def test_config_is_parsed_by_nas_config_with_key_paths():
+    from nas.config import parse
+    from nas.errors import ConfigError
+
+    assert parse(DartsConfig, {"a_lr": "3e-4", "epochs": 2.0}) == DartsConfig(a_lr=3e-4, epochs=2)
+    with pytest.raises(ConfigError, match=r"^supernet.search.epoch: unknown key \(did you mean 'epochs'\?\); valid keys: epochs, batch_size"):
+        parse(DartsConfig, {"epoch": 3}, "supernet.search")
+    with pytest.raises(ConfigError, match=r"^supernet.search.w_lr: `w_lr > 0` must hold, but got -0.001$"):
+        parse(DartsConfig, {"w_lr": -1e-3}, "supernet.search")
 
 
 def test_the_real_latency_table_serves_every_candidate_layer(tmp_path):

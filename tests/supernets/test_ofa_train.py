@@ -45,12 +45,11 @@ def config(steps: int = 3, **kw) -> OFATrainConfig:
               PhaseConfig("kernel", ("kernel",), steps=steps, lr=0.05, n_random=1),
               PhaseConfig("width", ("kernel", "depth", "width"), steps=steps, lr=0.05, n_random=1,
                           eps_ramp_steps=2))
-    return OFATrainConfig(space="tiny", phases=phases, batch_size=32, checkpoint_every=2,
-                          calib_images=64, **kw)
+    return OFATrainConfig(phases=phases, batch_size=32, checkpoint_every=2, calib_images=64, **kw)
 
 
 def test_training_reduces_loss(digits, tmp_path) -> None:
-    cfg = OFATrainConfig(space="tiny", phases=(PhaseConfig("full", (), steps=40, lr=0.1),),
+    cfg = OFATrainConfig(phases=(PhaseConfig("full", (), steps=40, lr=0.1),),
                          batch_size=32, checkpoint_every=100, calib_images=128)
     result = train_supernet(tiny_space(), cfg, digits, tmp_path, progress=False)
     losses = [float(r["loss"]) for r in result.metrics if r.get("loss")]
@@ -82,29 +81,37 @@ def test_resume_equals_uninterrupted(digits, tmp_path) -> None:
 
 
 def test_checkpoint_refuses_another_space(digits, tmp_path) -> None:
-    train_supernet(tiny_space(), config(steps=1), digits, tmp_path, max_steps=1, progress=False)
-    net, meta = load_supernet(tmp_path, tiny_space())
-    assert meta["space"] == "tiny" and not net.training
+    train_supernet(tiny_space(), config(steps=1), digits, tmp_path, max_steps=1, progress=False,
+                   space_options={"depth": 2})
+    net, state = load_supernet(tmp_path, tiny_space())
+    assert state.space == "tiny" and state.space_options == {"depth": 2} and not net.training
+    assert state.step == 1 and not state.finished and state.data == "digits"
+    assert state.input_shape == (1, 8, 8) and state.seed == 0
     with pytest.raises(SupernetError, match="fingerprint"):
         load_supernet(tmp_path, get_space("mobilenetv3_ofa", width_mult=0.25))
 
 
-def test_config_from_yaml(tmp_path) -> None:
-    path = tmp_path / "c.yaml"
-    path.write_text("space: mobilenetv3_ofa\nspace_options: {width_mult: 0.25}\n"
-                    "phases:\n  - {name: full, epochs: 2}\n  - {name: k, elastic: [kernel], lr: 0.01}\n")
-    cfg = OFATrainConfig.from_yaml(path)
-    assert cfg.phases[1].elastic == ("kernel",) and cfg.phases[0].epochs == 2
-    assert OFATrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    path.write_text("space: mobilenetv3_ofa\nbatchsize: 3\n")
-    with pytest.raises(SupernetError, match=r"unknown key\(s\) \['batchsize'\]; valid keys: .*batch_size"):
-        OFATrainConfig.from_yaml(path)
-    path.write_text("phases:\n  - {name: full, elastic: [colour]}\n")
-    with pytest.raises(SupernetError, match="colour"):
-        OFATrainConfig.from_yaml(path)
-    path.write_text("phases:\n  - {name: full, epoch: 1}\n")
-    with pytest.raises(SupernetError, match=r"phases\[0\].*valid keys"):
-        OFATrainConfig.from_yaml(path)
+def test_config_is_parsed_by_nas_config_with_key_paths() -> None:
+    from nas.config import parse, to_dict
+    from nas.errors import ConfigError
+
+    data = {"phases": [{"name": "full", "epochs": 2}, {"name": "k", "elastic": ["kernel"],
+                                                       "lr": "1e-2"}], "weight_decay": "5e-5"}
+    cfg = parse(OFATrainConfig, data, "supernet.train")
+    assert cfg.phases[1].elastic == ("kernel",) and cfg.phases[1].lr == 0.01
+    assert cfg.weight_decay == 5e-5 and cfg.phases[0].epochs == 2
+    assert parse(OFATrainConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg
+    assert cfg.to_dict() == to_dict(cfg)
+    for bad, message in [
+        ({"batchsize": 3}, r"^supernet.train.batchsize: unknown key \(did you mean 'batch_size'\?\); valid keys: phases, batch_size"),
+        ({"phases": [{"name": "full", "elastic": ["colour"]}]}, r"^supernet.train.phases\[0\].elastic: unknown elastic kind\(s\) \['colour'\] \(phase 'full'\)"),
+        ({"phases": [{"name": "full", "epoch": 1}]}, r"^supernet.train.phases\[0\].epoch: unknown key .*valid keys"),
+        ({"phases": [{"name": "full", "lr": -1e-3}]}, r"^supernet.train.phases\[0\].lr: must be > 0, got -0.001 \(phase 'full'\)$"),
+        ({"batch_size": 1}, r"^supernet.train.batch_size: must be >= 2, got 1$"),
+        ({"phases": []}, r"^supernet.train.phases: the schedule needs at least one phase$"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse(OFATrainConfig, bad, "supernet.train")
 
 
 def test_default_schedule_trains_every_subnet_from_the_first_step() -> None:
@@ -128,7 +135,7 @@ def test_sandwich_schedule_beats_a_late_start_of_the_small_subnets(digits, tmp_p
     # Regression for the old default (a long full phase, then short low-lr elastic phases):
     # at an equal budget, the small subnets trained from the first step are far better.
     space, steps = tiny_space(), 40
-    sandwich = OFATrainConfig(space="tiny", phases=sandwich_schedule(1, lr=0.1, n_random=1),
+    sandwich = OFATrainConfig(phases=sandwich_schedule(1, lr=0.1, n_random=1),
                               batch_size=32, checkpoint_every=1000)
     sandwich = dataclasses.replace(sandwich, phases=(dataclasses.replace(
         sandwich.phases[0], steps=steps),))
@@ -158,7 +165,7 @@ def _sandwich_resolutions(mode: str, steps: int = 12) -> list[tuple[int, int]]:
     rng = np.random.default_rng(0)
     x, y = torch.randn(4, 1, 8, 8), torch.arange(4)
     for i in range(steps):
-        _step(net, opt, x, y, phase, OFATrainConfig(space="mobilenetv3_ofa"), rng, i)
+        _step(net, opt, x, y, phase, OFATrainConfig(), rng, i)
     return [(seen[3 * i], seen[3 * i + 1]) for i in range(steps)]  # largest, smallest, 1 random
 
 
@@ -170,11 +177,10 @@ def test_sandwich_resolution_extremes_and_random() -> None:
 
 
 def test_sandwich_resolution_config() -> None:
-    with pytest.raises(SupernetError, match="sandwich_resolution 'middle' unknown; valid: extremes, random"):
+    with pytest.raises(SupernetError, match="sandwich_resolution: 'middle' unknown .*; valid: extremes, random"):
         PhaseConfig("s", ("resolution",), sandwich_resolution="middle")
     old = OFATrainConfig(phases=sandwich_schedule(2, sandwich_resolution="extremes")).to_dict()
-    assert "sandwich_resolution" not in old["phases"][0]  # configs (and hashes) of older runs hold
-    assert OFATrainConfig.from_dict(old).phases[0].sandwich_resolution == "extremes"
+    assert old["phases"][0]["sandwich_resolution"] == "extremes"
+    assert PhaseConfig("p").sandwich_resolution == "extremes"  # a phase that does not name it
     rand = OFATrainConfig()  # the default schedule draws the resolution
     assert rand.to_dict()["phases"][0]["sandwich_resolution"] == "random"
-    assert OFATrainConfig.from_dict(rand.to_dict()) == rand

@@ -1,0 +1,150 @@
+"""The last stages of the OFA pipeline: one constrained search per (device, budget), then
+the export of each budget's chosen subnet (re-timed on its device)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from nas.config import to_dict
+from nas.errors import ConfigError
+from nas.objectives import PredictedAccuracy, SupernetAccuracy, TableLatency
+from nas.run._context import RunContext, study_storage
+from nas.run._ofa import DeviceTable, FittedPredictor, TrainedSupernet, evaluate_archs
+from nas.run._stages import atomic_write_text, stable_hash
+from nas.search import Problem, get_engine, run_search
+from search_spaces import Architecture
+
+__all__ = ["budgets", "export_stage", "search_stages"]
+
+
+def budgets(ctx: RunContext, table: DeviceTable) -> list[float]:
+    """``search.budgets_ms``, else the ``budget_quantiles`` of random subnets' table latency."""
+    scfg = ctx.exp.search
+    if scfg.budgets_ms:
+        return [float(b) for b in scfg.budgets_ms]
+    archs = [ctx.space.sample(np.random.default_rng([ctx.seed, 4, i])) for i in range(500)]
+    latency = table.table.predict(archs)
+    return [float(f"{q:.4g}") for q in np.quantile(latency, scfg.budget_quantiles)]
+
+
+def search_stages(ctx: RunContext, supernet: TrainedSupernet, tables: dict[str, DeviceTable],
+                  predictor: FittedPredictor) -> list[dict[str, Any]]:
+    """The best subnet of each (device, budget) search, as JSON records."""
+    chosen = []
+    for device in ctx.exp.search_devices:
+        for budget in budgets(ctx, tables[device]):
+            key = stable_hash(predictor.key, tables[device].key, to_dict(ctx.exp.search), budget,
+                              ctx.seed)
+            name = f"search-{device}-{budget:g}ms"
+            chosen.append(ctx.cache.run(name, key, lambda d=device, b=budget, k=key: _search(
+                ctx, supernet, tables[d], predictor, d, b, k)))
+    return chosen
+
+
+def _search(ctx: RunContext, supernet: TrainedSupernet, table: DeviceTable,
+            predictor: FittedPredictor, device: str, budget: float, key: str) -> dict[str, Any]:
+    scfg = ctx.exp.search
+    if scfg.accuracy == "predicted":
+        accuracy = PredictedAccuracy(predictor.predictor, name="accuracy")
+    else:
+        net = supernet.supernet
+        accuracy = SupernetAccuracy(lambda archs: evaluate_archs(ctx, net, list(archs), "val"),
+                                    name="accuracy")
+    latency = TableLatency(table.table, name="latency_ms")
+    problem = Problem(ctx.space, [accuracy, latency], [f"latency_ms <= {budget:g}"])
+    engine = get_engine(scfg.engine, ctx.space, seed=ctx.seed, **scfg.options)
+    storage = study_storage(ctx.exp.search.storage, ctx.run_dir)
+    study = f"{ctx.exp.study}-{device}-{budget:g}ms-{key}"
+    evaluator = ctx.make_evaluator(problem) if ctx.make_evaluator is not None else None
+    try:
+        result = run_search(problem, engine, scfg.evaluations, batch_size=scfg.batch_size,
+                            storage=storage, study_name=study, resume=True,
+                            provenance={"predictor": predictor.key, "device": device},
+                            progress=ctx.progress, evaluator=evaluator)
+    finally:
+        if hasattr(evaluator, "close"):
+            evaluator.close()
+    folder = ctx.run_dir / "searches" / f"{device}-{budget:g}ms"
+    result.export(folder)
+    front = result.front
+    if front.empty:
+        raise ConfigError(f"search: no architecture meets latency_ms <= {budget:g} on {device}; "
+                          "raise the budget")
+    best = front.loc[front["accuracy"].idxmax()]
+    ctx.log(f"[search {device} <= {budget:g} ms] {len(result)} evaluated, front {len(front)}, "
+            f"best predicted accuracy {best['accuracy']:.3f} at {best['latency_ms']:.3f} ms")
+    return {"device": device, "budget_ms": budget, "study": study, "storage": storage,
+            "history": str(folder / "history.csv"), "arch": best["arch"],
+            "predicted_accuracy": float(best["accuracy"]), "table_latency_ms": float(best["latency_ms"])}
+
+
+# export -------------------------------------------------------------------------------------
+def export_stage(ctx: RunContext, supernet: TrainedSupernet, chosen: list[dict[str, Any]]
+                 ) -> list[dict[str, Any]]:
+    """Each chosen subnet: test accuracy, exported files, FLOPs/params, measured latency."""
+    out = []
+    for item in chosen:
+        arch = Architecture.from_json(item["arch"])
+        key = stable_hash(supernet.key, item, to_dict(ctx.exp.export), ctx.exp.report.remeasure)
+        name = f"export-{item['device']}-{item['budget_ms']:g}ms"
+        out.append(ctx.cache.run(name, key, lambda a=arch, i=item: _export(ctx, supernet, a, i)))
+    return out
+
+
+def _export(ctx: RunContext, supernet: TrainedSupernet, arch: Architecture,
+            item: dict[str, Any]) -> dict[str, Any]:
+    from hardware import Profiler, get_device
+    from nas.export import export_subnet
+    from supernets import evaluate_subnet
+
+    exp = ctx.exp
+    # evaluating recalibrates the supernet's batch-norm statistics for this subnet,
+    # so the extracted module carries the right ones (nas.export checks it)
+    test_acc = evaluate_subnet(supernet.supernet, arch, ctx.data, "test", seed=ctx.seed)
+    model = supernet.supernet.extract(arch)
+    if exp.export.finetune_steps:
+        test_acc = _finetune(model, ctx.data, exp.export.finetune_steps, ctx.seed)
+    folder = ctx.run_dir / "subnets" / f"{item['device']}-{item['budget_ms']:g}ms"
+    files = export_subnet(model, ctx.space, arch, folder, ctx.shape, ctx.data.num_classes,
+                          exp.export.formats, exp.space.options, ctx.seed)
+    cost = ctx.space.complexity(arch, ctx.shape, ctx.data.num_classes)
+    measured = None
+    if exp.report.remeasure:
+        dev = next(d for d in exp.devices if d.name == item["device"])
+        device = get_device(dev.kind, **dev.options)
+        measured = Profiler(**dev.profiler).measure(model.eval(), ctx.shape, device).value_ms
+    result = {**item, "test_accuracy": float(test_acc), "measured_latency_ms": measured,
+              "flops": int(cost.flops), "params": int(cost.params), "files": files,
+              "dir": str(folder)}
+    atomic_write_text(folder / "summary.json", json.dumps(result, indent=1))
+    ctx.log(f"[export {item['device']} <= {item['budget_ms']:g} ms] test accuracy {test_acc:.3f}, "
+            f"latency table {item['table_latency_ms']:.3f} ms / measured "
+            f"{measured if measured is None else round(measured, 3)} ms -> {folder}")
+    return result
+
+
+def _finetune(model: Any, data: Any, steps: int, seed: int) -> float:
+    """A few SGD steps of the extracted subnet alone; returns its test accuracy."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    gen = torch.Generator().manual_seed(seed)
+    loader = DataLoader(data.train, batch_size=64, shuffle=True, generator=gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    done = 0
+    while done < steps:
+        for x, y in loader:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            done += 1
+            if done >= steps:
+                break
+    model.eval()
+    with torch.inference_mode():
+        x, y = data.test.tensors
+        return float((model(x).argmax(1) == y).float().mean())
