@@ -19,7 +19,7 @@ from supernets._ofa.config import (
     sandwich_schedule,
 )
 from supernets._ofa.dynamic import DYNAMIC_OPS, DynamicOp, KernelTransform, register_dynamic_op
-from supernets._ofa.evaluate import calibration_batches, evaluate_subnet, recalibrate_bn
+from supernets._ofa.evaluate import accuracy, calibration_batches, evaluate_subnet, recalibrate_bn
 from supernets._ofa.supernet import OFASupernet
 from supernets._ofa.train import SupernetState, TrainResult, load_supernet, train_supernet
 from supernets.errors import SupernetError
@@ -39,6 +39,7 @@ __all__ = [
     "SupernetError",
     "SupernetState",
     "TrainResult",
+    "accuracy",
     "calibration_batches",
     "evaluate_subnet",
     "load_alpha_history",
