@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -67,35 +66,6 @@ class ValidationReport:
                          + "  (the noise ceiling)")
         return "\n".join(lines)
 
-    def plot(self, path: str | Path, title: str | None = None) -> Path:
-        """Scatter of predicted vs measured with the y = x line and a +-10% band (PNG)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(5, 5))
-        lo = float(min(self.predicted_ms.min(), self.measured_ms.min())) * 0.95
-        hi = float(max(self.predicted_ms.max(), self.measured_ms.max())) * 1.05
-        line = np.array([lo, hi])
-        ax.fill_between(line, line * 0.9, line * 1.1, color="0.9", label="+-10%")
-        ax.plot(line, line, "k--", lw=1, label="y = x")
-        ax.scatter(self.measured_ms, self.predicted_ms, s=12, alpha=0.8)
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_xlabel("measured latency (ms)")
-        ax.set_ylabel("predicted latency (ms)")
-        default = (f"n={self.n}  MAPE {self.mape:.1f}%  within +-10%: {100 * self.within_10:.0f}%\n"
-                   f"Kendall tau {self.kendall_tau:.3f}  Spearman {self.spearman:.3f}")
-        ax.set_title(title or default, fontsize=9)
-        ax.legend(loc="upper left", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
-
 
 def _line(n: int, m: dict[str, Any]) -> str:
     return (f"n={n}  MAPE {m['mape_percent']:.2f}%  within +-10%: {100 * m['within_10']:.1f}%  "
@@ -132,7 +102,7 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
              device: Device | None = None, profiler: Profiler | None = None,
              archs: Sequence[Architecture] | None = None, group_size: int = 100,
              progress: bool | None = None, drift_reference: DriftReference = "auto",
-             repeats: int = 1, *, normalise: bool | str | None = None) -> ValidationReport:
+             repeats: int = 1) -> ValidationReport:
     """Measure ``n`` random architectures end to end and compare with the table.
 
     Networks are timed round-robin in groups of ``group_size`` (interleaved, so
@@ -176,9 +146,6 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
         drift_reference: ``"auto"`` (default), ``"calibration"``, ``"reference"`` or
             ``"none"`` (raw timings); see :data:`DriftReference`.
         repeats: independent measurement passes (>= 1).
-        normalise: the former form of ``drift_reference`` (None: auto, True: reference,
-            False: none, or a name), accepted until ``nas lut validate`` passes
-            ``drift_reference``; not both.
 
     Raises:
         TableMismatchError: a drift reference ``"reference"`` with a table whose reference
@@ -188,8 +155,6 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise HardwareError(f"validate: repeats must be an int >= 1, got {repeats!r}")
-    if normalise is not None:
-        drift_reference = _from_normalise(normalise, drift_reference)
     gen = as_generator(rng)
     archs = list(archs) if archs is not None else [table.space.sample(gen) for _ in range(n)]
     if device is None:
@@ -248,15 +213,6 @@ def _resolve(table: LatencyTable, drift_reference: str) -> str:
         raise HardwareError("validate: drift_reference='calibration' needs a table calibrated on whole "
                             "networks (it records none); build it with n_calibration >= 3")
     return drift_reference
-
-
-def _from_normalise(normalise: bool | str, drift_reference: str) -> str:
-    """The ``drift_reference`` of the former ``normalise`` argument."""
-    if drift_reference != "auto":
-        raise HardwareError("validate: pass drift_reference or normalise, not both")
-    if normalise is True:
-        return "reference"
-    return "none" if normalise is False else normalise  # a name: checked by _resolve
 
 
 def _usable_reference(table: LatencyTable, profiler: Profiler) -> bool:

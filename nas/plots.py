@@ -97,6 +97,11 @@ def plot_search(path: str | Path, history: pd.DataFrame, names: Sequence[str],
                 x: str | None = None, y: str | None = None) -> Path:
     """A search's evaluations: feasible and infeasible points, the Pareto front (column
     ``on_front``) and the constraint bounds of the plotted objectives."""
+    return _save(_search_figure(history, names, directions, constraints, title, x, y), path)
+
+
+def _search_figure(history: pd.DataFrame, names: Sequence[str], directions: Sequence[str],
+                   constraints: Sequence[str], title: str, x: str | None, y: str | None) -> Any:
     x, y = axes_for(names, directions, x, y)
     plt = _pyplot()
     xs = history[x].to_numpy(float)
@@ -119,7 +124,7 @@ def plot_search(path: str | Path, history: pd.DataFrame, names: Sequence[str],
     ax.grid(alpha=0.3)
     _title(ax, title or f"{len(history)} evaluated, {int(front.sum())} on the front", 6)
     _legend_below(ax)
-    return _save(fig, path)
+    return fig
 
 
 def _steps(directions: Sequence[str], names: Sequence[str], y: str) -> str:
@@ -134,6 +139,11 @@ def plot_run_front(path: str | Path, history: pd.DataFrame, front: pd.DataFrame,
     """``nas run``'s front.png: per device, every evaluated subnet (predicted accuracy vs
     table latency), the front, the budgets, random subnets and the chosen subnets (both
     at their test accuracy)."""
+    return _save(_run_front_figure(history, front, chosen, random, title), path)
+
+
+def _run_front_figure(history: pd.DataFrame, front: pd.DataFrame, chosen: Sequence[Mapping[str, Any]],
+                      random: pd.DataFrame | None, title: str) -> Any:
     plt = _pyplot()
     devices = list(dict.fromkeys(history["device"]))
     fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 4.5), squeeze=False)
@@ -158,12 +168,20 @@ def plot_run_front(path: str | Path, history: pd.DataFrame, front: pd.DataFrame,
         ax.grid(alpha=0.3)
         _title(ax, f"{title} on {device}", 6)
         _legend_below(ax)
-    return _save(fig, path)
+    return fig
 
 
-def plot_validation(path: str | Path, predicted_ms: np.ndarray, measured_ms: np.ndarray,
-                    title: str) -> Path:
-    """Latency-table validation: predicted vs measured with y = x and a ±10% band."""
+def plot_validation(path: str | Path, report: Any, title: str | None = None) -> Path:
+    """Latency-table validation (a ``hardware.ValidationReport``): predicted vs measured
+    latency with y = x and a ±10% band; the title gives the error and rank figures."""
+    predicted_ms, measured_ms = report.predicted_ms, report.measured_ms
+    title = title or (f"n={report.n}  MAPE {report.mape:.1f}%  within ±10%: "
+                      f"{100 * report.within_10:.0f}%  Kendall tau {report.kendall_tau:.3f}  "
+                      f"Spearman {report.spearman:.3f}")
+    return _save(_validation_figure(predicted_ms, measured_ms, title), path)
+
+
+def _validation_figure(predicted_ms: np.ndarray, measured_ms: np.ndarray, title: str) -> Any:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     lo = float(min(predicted_ms.min(), measured_ms.min())) * 0.95
@@ -179,11 +197,20 @@ def plot_validation(path: str | Path, predicted_ms: np.ndarray, measured_ms: np.
     ax.grid(alpha=0.3)
     _title(ax, title, 5)
     _legend_below(ax)
-    return _save(fig, path)
+    return fig
 
 
 def plot_alpha_history(path: str | Path, history: Sequence[Mapping[str, Any]]) -> Path:
-    """DARTS: how each edge's softmax op weights evolved, a panel per (cell, edge)."""
+    """DARTS: how each edge's softmax op weights evolved, a panel per (cell, edge)
+    (``history``: ``supernets.load_alpha_history(run_dir)``)."""
+    if not history:
+        from nas.errors import NasError
+
+        raise NasError("the alpha history is empty: nothing to plot")
+    return _save(_alpha_figure(history), path)
+
+
+def _alpha_figure(history: Sequence[Mapping[str, Any]]) -> Any:
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
@@ -204,16 +231,20 @@ def plot_alpha_history(path: str | Path, history: Sequence[Mapping[str, Any]]) -
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 7), fontsize=8,
+    fig.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 7), fontsize=8,
                frameon=False)
     fig.supxlabel("epoch", fontsize=9)
     fig.supylabel("softmax op weight", fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
 def plot_learning_curve(path: str | Path, rows: Sequence[Mapping[str, Any]],
                         metric: str = "kendall_tau", title: str = "") -> Path:
     """Predictor quality (mean ± std over repeats) against the number of training archs."""
+    return _save(_learning_curve_figure(rows, metric, title), path)
+
+
+def _learning_curve_figure(rows: Sequence[Mapping[str, Any]], metric: str, title: str) -> Any:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for model in sorted({r["model"] for r in rows}):
@@ -229,4 +260,4 @@ def plot_learning_curve(path: str | Path, rows: Sequence[Mapping[str, Any]],
     ax.grid(alpha=0.3)
     _title(ax, title or f"{metric} vs training set size", 6)
     _legend_below(ax)
-    return _save(fig, path)
+    return fig

@@ -19,7 +19,6 @@ from predictors._accuracy import (
     learning_curve,
     list_predictors,
     load_predictor,
-    plot_learning_curve,
     register_predictor,
 )
 from predictors._data import read_arch_table
@@ -83,7 +82,6 @@ __all__ = [
     "load_predictor",
     "mae",
     "mape",
-    "plot_learning_curve",
     "register_predictor",
     "spearman",
     "split_half_reliability",

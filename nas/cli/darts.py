@@ -26,9 +26,10 @@ def cmd_search(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from supernets import plot_alpha_history
+    from nas.plots import plot_alpha_history
+    from supernets import load_alpha_history
 
-    out = plot_alpha_history(args.run_dir, args.output)
+    out = plot_alpha_history(args.output, load_alpha_history(args.run_dir))
     print(f"wrote {out}")
     return 0
 

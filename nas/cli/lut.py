@@ -61,13 +61,15 @@ def cmd_validate(args) -> int:
     table = LatencyTable.load(args.table)
     profiler = Profiler(statistic=table.statistic, time_budget_s=args.time_budget)
     report = validate(table, n=args.n, rng=args.seed, profiler=profiler, repeats=args.repeats,
-                      normalise=False if args.raw else args.drift_reference)
+                      drift_reference="none" if args.raw else (args.drift_reference or "auto"))
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
         print(report.summary())
     if args.plot:
-        print(f"wrote {report.plot(args.plot)}")
+        from nas.plots import plot_validation
+
+        print(f"wrote {plot_validation(args.plot, report)}")
     return 0
 
 

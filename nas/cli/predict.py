@@ -60,7 +60,7 @@ def cmd_eval(args) -> int:
 def cmd_curve(args) -> int:
     import numpy as np
 
-    from predictors import get_predictor, learning_curve, plot_learning_curve, read_arch_table
+    from predictors import get_predictor, learning_curve, read_arch_table
 
     space = space_from_args(args.space, args.option)
     archs, y, _ = read_arch_table(args.data, args.target, space)
@@ -78,7 +78,9 @@ def cmd_curve(args) -> int:
             print(f"{name:<14} {n:>7} {np.mean([r['kendall_tau'] for r in sel]):>7.3f} "
                   f"{np.mean([r['spearman'] for r in sel]):>7.3f} {np.mean([r['mae'] for r in sel]):>9.4f}")
     if args.png:
-        print(f"plot {plot_learning_curve(rows, args.png, title=f'{args.data}: {args.target}')}")
+        from nas.plots import plot_learning_curve
+
+        print(f"plot {plot_learning_curve(args.png, rows, title=f'{args.data}: {args.target}')}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

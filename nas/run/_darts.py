@@ -89,9 +89,10 @@ def _report(ctx: RunContext, arch: Architecture, derive: str, summary: dict[str,
     """``alphas.png`` and ``report.md``."""
     import yaml
 
-    from supernets import plot_alpha_history
+    from nas.plots import plot_alpha_history
+    from supernets import load_alpha_history
 
-    plot_alpha_history(ctx.run_dir, ctx.run_dir / "alphas.png")
+    plot_alpha_history(ctx.run_dir / "alphas.png", load_alpha_history(ctx.run_dir))
     s = summary["standalone"]
     files = ", ".join(f"[{k}]({Path(v['path']).relative_to(ctx.run_dir)})"
                       for k, v in summary["files"].items())

@@ -12,6 +12,7 @@ import yaml
 
 from nas.config import to_dict
 from nas.experiment import Experiment
+from nas.plots import plot_run_front
 from nas.search import non_dominated_sort
 
 __all__ = ["RunReport", "write_report"]
@@ -71,44 +72,9 @@ def write_report(report: RunReport) -> None:
     front = _front(history)
     front.to_csv(run_dir / "front.csv", index=False)
     random_frame = pd.read_csv(report.baseline["path"]) if report.baseline.get("n") else None
-    _plot(run_dir / "front.png", history, front, random_frame, report)
+    plot_run_front(run_dir / "front.png", history, front, report.chosen, random_frame,
+                   f"{report.exp.name}: {report.space_name}")
     _markdown(run_dir / "report.md", report, front)
-
-
-def _plot(path: Path, history: pd.DataFrame, front: pd.DataFrame,
-          random_frame: pd.DataFrame | None, report: RunReport) -> None:
-    chosen = report.chosen
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    devices = list(dict.fromkeys(history["device"]))
-    fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 4.5), dpi=120, squeeze=False)
-    for ax, device in zip(axes[0], devices):
-        h = history[history["device"] == device]
-        ax.scatter(h["latency_ms"], h["accuracy"], s=6, c="0.7", label="evaluated (predicted accuracy)")
-        f = front[front["device"] == device]
-        ax.plot(f["latency_ms"], f["accuracy"], "o-", c="tab:blue", ms=3, drawstyle="steps-post",
-                label="Pareto front")
-        if random_frame is not None and f"latency_ms_{device}" in random_frame:
-            ax.scatter(random_frame[f"latency_ms_{device}"], random_frame["test_accuracy"], s=14,
-                       marker="^", c="tab:orange", label="random subnets (test accuracy)")
-        for item in (c for c in chosen if c["device"] == device):
-            ax.axvline(item["budget_ms"], ls="--", c="tab:red", lw=1)
-            ax.scatter([item["table_latency_ms"]], [item["test_accuracy"]], s=60, marker="*",
-                       c="tab:red", zorder=5)
-            ax.annotate(f"<= {item['budget_ms']:g} ms", (item["budget_ms"], ax.get_ylim()[0]),
-                        rotation=90, va="bottom", ha="right", fontsize=7, color="tab:red")
-        ax.scatter([], [], s=60, marker="*", c="tab:red", label="chosen subnet (test accuracy)")
-        ax.set_xlabel(f"latency on {device} (ms, table)")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"{report.exp.name}: {report.space_name} on {device}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def _markdown(path: Path, report: RunReport, front: pd.DataFrame) -> None:

@@ -9,7 +9,7 @@ from predictors._accuracy.base import (
     load_predictor,
     register_predictor,
 )
-from predictors._accuracy.curve import learning_curve, plot_learning_curve
+from predictors._accuracy.curve import learning_curve
 from predictors._accuracy.gbdt import GBDTPredictor
 from predictors._accuracy.gp import GPPredictor
 from predictors._accuracy.mlp import MLPEnsemble
@@ -17,4 +17,4 @@ from predictors._accuracy.ridge import RidgePredictor
 
 __all__ = ["AccuracyPredictor", "GBDTPredictor", "GPPredictor", "MLPEnsemble", "RidgePredictor",
            "get_predictor", "learning_curve", "list_predictors", "load_predictor",
-           "plot_learning_curve", "register_predictor", "PREDICTORS"]
+           "register_predictor", "PREDICTORS"]

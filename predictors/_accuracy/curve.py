@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from predictors._metrics import evaluate_predictor
 from predictors.errors import PredictorError
 
-__all__ = ["learning_curve", "plot_learning_curve"]
+__all__ = ["learning_curve"]
 
 PredictorFactory = Callable[[int], Any]
 """``factory(seed) -> unfitted predictor``."""
@@ -59,32 +58,3 @@ def learning_curve(factories: dict[str, PredictorFactory], archs: Sequence[Any],
                 if progress is not None:
                     progress(f"{label} n={n} repeat={r} tau={scores['kendall_tau']:.3f}")
     return rows
-
-
-def plot_learning_curve(rows: Sequence[dict[str, Any]], path: str | Path,
-                        metric: str = "kendall_tau", title: str = "") -> Path:
-    """Plot mean +- std of ``metric`` against training size, one line per model (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for model in sorted({r["model"] for r in rows}):
-        sizes = sorted({r["n_train"] for r in rows if r["model"] == model})
-        vals = [[r[metric] for r in rows if r["model"] == model and r["n_train"] == n] for n in sizes]
-        mean = np.array([np.mean(v) for v in vals])
-        std = np.array([np.std(v) for v in vals])
-        ax.plot(sizes, mean, marker="o", label=model)
-        ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
-    ax.set_xscale("log")
-    ax.set_xlabel("training architectures")
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} vs training set size")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -49,7 +49,7 @@ class DartsResult:
         arch: the derived architecture (validated in the space).
         supernet: the trained supernet.
         metrics: one row per epoch (train/val loss and accuracy, expected latency, seconds).
-        history: op weights after each epoch (see ``plot_alpha_history``).
+        history: op weights after each epoch (``nas.plots.plot_alpha_history`` draws it).
         run_dir: where checkpoint, metrics, history and ``derived.json`` lie.
         latency_ms: table latency of ``arch`` when a latency table was given.
     """

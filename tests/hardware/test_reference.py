@@ -187,13 +187,6 @@ def test_validate_normalises_by_the_calibration_networks_by_default(tiny):
     np.testing.assert_allclose(np.asarray(report.info["raw_passes_ms"])[0], steady.measured_ms * 1.7)
     assert report.info["raw"]["mape_percent"] > report.mape
     assert "calibration networks" in report.summary()
-    # the former normalise= argument (until nas lut validate passes drift_reference)
-    np.testing.assert_allclose(
-        validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7]), normalise=False, progress=False).measured_ms,
-        validate(table, n=8, rng=1, profiler=DriftingProfiler([1.7]), drift_reference="none",
-                 progress=False).measured_ms)
-    with pytest.raises(HardwareError, match="not both"):
-        validate(table, n=2, normalise=True, drift_reference="calibration")
     with pytest.raises(HardwareError, match="drift_reference must be one of"):
         validate(table, n=2, rng=0, profiler=DriftingProfiler([1.0]), drift_reference="sometimes", progress=False)
     bare = LatencyTable.build(tiny, device, profiler=DriftingProfiler([1.0]), n_calibration=0, rng=0,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from _darts_helpers import FlopsTable, one_thread, same_state, tiny_digits, tiny_nb201  # noqa: F401
 
-from supernets import DartsConfig, SupernetError, plot_alpha_history, search_darts, table_latency
+from supernets import DartsConfig, SupernetError, search_darts, table_latency
 from supernets._darts import search as search_module
 
 
@@ -104,13 +104,6 @@ def test_perturbation_derivation_through_the_search(tmp_path):
     result = search_darts(space, cfg, data, tmp_path)
     assert space.validate(result.arch) == result.arch
     assert json.loads((tmp_path / "derived.json").read_text())["method"] == "perturbation"
-
-
-def test_plot_writes_a_png(tmp_path):
-    space, data = tiny_nb201(), tiny_digits(n_train=64)
-    search_darts(space, _config(epochs=2), data, tmp_path)
-    out = plot_alpha_history(tmp_path, tmp_path / "alphas.png")
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_config_rejects_bad_values_naming_the_field():
