@@ -12,17 +12,10 @@ import torch
 from hardware import LatencyTable, Measurement, Profiler, get_device
 from hardware._table_file import COLUMNS, layer_row
 from search_spaces import (
-    NUM_CLASSES,
-    Choice,
-    Grammar,
-    Op,
-    Repeat,
-    Residual,
     SearchSpace,
-    Seq,
-    Value,
     register_space,
 )
+from tests._spaces import tiny_space
 
 FAST = dict(warmup=1, min_runs=3, max_runs=5, check_every=3, time_budget_s=0.02)
 REF_MS = 2.0  # the fake reference's p10 at speed 1 (two samples, see DriftingProfiler)
@@ -30,17 +23,8 @@ REF_MS = 2.0  # the fake reference's p10 at speed 1 (two samples, see DriftingPr
 
 @register_space("hw_tiny", replace=True)
 def hw_tiny(width: int = 8) -> SearchSpace:
-    """60 architectures: resolution, a repeat with a strided first block, a choice, a residual."""
-    body = Op("mbconv", out=width, kernel=Value([3, 5]), expand=Value([1, 2]))
-    grammar = Grammar({"net": Seq(
-        resolution=Op("resize", size=Value([8, 12])),
-        stem=Op("conv_bn_act", out=width, kernel=3, stride=2),
-        body=Repeat(body, depth=[1, 2], first=Op("mbconv", out=2 * width, kernel=Value([3, 5]),
-                                                 expand=2, stride=2)),
-        tail=Choice({"skip": Op("skip"), "res": Residual(Op("conv_bn_act", kernel=Value([1, 3])))}),
-        head=Op("classifier", out=NUM_CLASSES),
-    )})
-    return SearchSpace(grammar, name="hw_tiny", input_shape=(3, 8, 8), num_classes=4)
+    """The tiny space of tests/_spaces.py, registered (tables re-create their space by name)."""
+    return tiny_space(width, "hw_tiny")
 
 
 def fake_latency(key: str) -> float:

@@ -4,18 +4,10 @@ import numpy as np
 import pytest
 
 from search_spaces import (
-    NUM_CLASSES,
-    Choice,
-    Grammar,
-    Op,
-    Repeat,
-    Residual,
-    SearchSpace,
     SearchSpaceError,
-    Seq,
-    Value,
     get_space,
 )
+from tests._spaces import tiny_space
 
 SPACES = [
     ("mobilenetv3_ofa", {"width_mult": 0.25, "resolutions": [16, 24]}),
@@ -23,20 +15,6 @@ SPACES = [
     ("darts", {"channels": 4, "layers": 3}),
     ("transformer", {"dims": [16, 32], "depths": [1, 2], "heads": [2, 4]}),
 ]
-
-
-def tiny_space(width: int = 8) -> SearchSpace:
-    """60 architectures: resolution, a repeat with a strided first block, a choice, a residual."""
-    body = Op("mbconv", out=width, kernel=Value([3, 5]), expand=Value([1, 2]))
-    grammar = Grammar({"net": Seq(
-        resolution=Op("resize", size=Value([8, 12])),
-        stem=Op("conv_bn_act", out=width, kernel=3, stride=2),
-        body=Repeat(body, depth=[1, 2], first=Op("mbconv", out=2 * width, kernel=Value([3, 5]),
-                                                 expand=2, stride=2)),
-        tail=Choice({"skip": Op("skip"), "res": Residual(Op("conv_bn_act", kernel=Value([1, 3])))}),
-        head=Op("classifier", out=NUM_CLASSES),
-    )})
-    return SearchSpace(grammar, name="tiny", input_shape=(3, 8, 8), num_classes=4)
 
 
 def _union(space, n, seed=0):
