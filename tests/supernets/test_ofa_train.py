@@ -181,6 +181,7 @@ def test_sandwich_resolution_config() -> None:
         PhaseConfig("s", ("resolution",), sandwich_resolution="middle")
     old = OFATrainConfig(phases=sandwich_schedule(2, sandwich_resolution="extremes")).to_dict()
     assert old["phases"][0]["sandwich_resolution"] == "extremes"
-    assert PhaseConfig("p").sandwich_resolution == "extremes"  # a phase that does not name it
+    assert PhaseConfig("p").sandwich_resolution == "random"  # one default: the unbiased pairing
+    assert progressive_shrinking()[0].sandwich_resolution == "extremes"  # full net at both ends
     rand = OFATrainConfig()  # the default schedule draws the resolution
     assert rand.to_dict()["phases"][0]["sandwich_resolution"] == "random"
