@@ -91,14 +91,15 @@ def machine() -> dict[str, object]:
 
 
 def git_state() -> dict[str, object]:
-    """HEAD and whether the tree differs from it (results files themselves not counted)."""
+    """HEAD and whether the tree differs from it (results files and Markdown not counted:
+    they cannot change a figure)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout
     try:
         commit = git("rev-parse", "HEAD").strip()
-        changes = [line for line in git("status", "--porcelain").splitlines()
-                   if not line[3:].startswith("bench/results/")]
+        changes = [line for line in git("status", "--porcelain", "--untracked-files=all").splitlines()
+                   if not (line[3:].startswith("bench/results/") or line.endswith(".md"))]
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(changes)}
