@@ -18,7 +18,7 @@ recalibration) against the same subnet trained standalone from scratch. Reports:
 supernet's own budget, so supernet variants are compared against one fixed ground
 truth (and the cache below can serve them all). The default is 12 epochs (4 and 8
 epochs, also measured, leave subnets 10.7 and 3.0 points lower on digits_aug at 12/16 px; see
-bench/README.md). The default space keeps all four resolutions of the reduced
+docs/decisions/supernet-quality-protocol.md). The default space keeps all four resolutions of the reduced
 ``mobilenetv3_ofa`` (12-24 px): with 12/16 px only, the subnets differed by less than
 the standalone seed noise and no ranking could be measured.
 
@@ -142,7 +142,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[12, 16, 20, 24])
     parser.add_argument("--epochs", type=int, default=48,
-                        help="supernet epochs (48: see bench/README.md, OFA supernet, session 5)")
+                        help="supernet epochs (48: see docs/decisions/sandwich-resolution.md)")
     parser.add_argument("--lr", type=float, default=0.1, help="supernet peak learning rate")
     parser.add_argument("--n-random", type=int, default=2, help="random subnets per supernet step")
     parser.add_argument("--sandwich-resolution", choices=("extremes", "random"), default="random",
