@@ -54,10 +54,10 @@ def target_met(value: object, target: str | None) -> bool | None:
     """Whether ``value`` meets a target of the form ``"<op> <number>"`` (None if not such)."""
     if target is None or not isinstance(value, int | float):
         return None
-    op, _, number = target.partition(" ")
-    try:
-        return bool(_OPS[op](value, float(number.replace(",", "").rstrip("%x"))))
-    except (KeyError, ValueError):
+    op, _, rest = target.partition(" ")
+    try:  # the number may carry its unit: ">= 90%", ">= 2x", "<= 1.5 points"
+        return bool(_OPS[op](value, float(rest.split()[0].replace(",", "").rstrip("%x"))))
+    except (KeyError, ValueError, IndexError):
         return None
 
 

@@ -146,8 +146,7 @@ def main() -> None:
                   f"{np.mean(ri_median[name]):+.2f}%")
             run.figure(f"{name}: RI over the random mean", round(float(np.mean(values)), 2), "%",
                        note=f"sd {sd:.2f} over {len(values)} seeds")
-            run.figure(f"{name}: seeds beating the random mean", f"{sum(v > 0 for v in values)}/{len(values)}",
-                       show=True)
+            run.figure(f"{name}: seeds beating the random mean", f"{sum(v > 0 for v in values)}/{len(values)}")
             run.figure(f"{name}: RI over the random median", round(float(np.mean(ri_median[name])), 2), "%")
         print("latency-aware search (measured per-layer CPU table, seed 0):")
         rows = latency_sweep(args, space, data, Path(tmp))
@@ -156,7 +155,7 @@ def main() -> None:
     print(f"total {time.perf_counter() - start:.0f} s")
     for weight, latency in rows:
         run.figure(f"latency-aware: derived table latency at lambda {weight:.4g}/ms", round(latency, 4), "ms")
-    run.figure("latency-aware: derived latency monotone in lambda", str(monotone), show=True)
+    run.figure("latency-aware: derived latency monotone in lambda", str(monotone))
     run.note(f"nb201 channels={args.channels}, 1 cell per stage, digits; search {args.search_epochs} epochs, "
              f"standalone {args.train_epochs} epochs; {args.seeds} seeds, {args.random} random archs per seed")
     best = max(np.mean(v) for v in ri.values())

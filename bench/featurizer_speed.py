@@ -91,7 +91,7 @@ def main() -> None:
             run.figure(f"{short}: {name}", round(rate), "archs/s")
         # the target: complexity features within ~2x of the decisions alone (engines' table rows)
         run.figure(f"{short}: complexity=False / complexity=True", round(cost, 2), "x",
-                   target="<= 2" if short == "table rows" else None)
+                   target="<= 2x" if short == "table rows" else None)
         if short != "table rows":
             run.figure(f"{short}: complexity=True / per-arch (old)", round(ratios[source], 1), "x")
     run.figure("featurizer_speed_ratio", round(next(iter(ratios.values())), 1), "x", headline=True,

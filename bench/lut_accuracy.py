@@ -120,7 +120,7 @@ def main() -> None:
              f"{args.clock}; statistic {args.statistic}; n={args.n} x {args.repeats} passes; "
              f"{args.calibration} calibration nets")
     run.figure("lut_accuracy", "build-only" if first_share is None else round(first_share, 3),
-               "share within +-10%", headline=True, note="library default, first thread count")
+               headline=True, note="share within +-10%, library default, first thread count")
     run.finish()
 
 
@@ -208,7 +208,7 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
         ceiling = short.startswith("noise ceiling: pass 2 vs pass 1 (normalised)")
         # targets of the library default: >= 90% within +-10% and Kendall tau >= 0.9
         run.figure(f"{label}: {short}, within +-10%", round(100 * r.within_10, 1), "%",
-                   target=">= 90" if i == 0 else None)
+                   target=">= 90%" if i == 0 else None)
         run.figure(f"{label}: {short}, MAPE", round(r.mape, 2), "%")
         run.figure(f"{label}: {short}, Kendall tau", round(r.kendall_tau, 3),
                    target=">= 0.9" if i == 0 else None, show=ceiling)

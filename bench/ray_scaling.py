@@ -210,7 +210,7 @@ def main() -> None:
     run.figure("machine_ratio_without_ray", round(ceiling, 2), "x", headline=True,
                note="the same work in 2 plain processes vs 1: what the machine offered")
     run.figure("ray_overhead_s_per_trial", round(overhead, 2), "s", headline=True)
-    run.figure("ray_scaling_ratio", round(ratio, 2), "x", target=">= 1.7", headline=True)
+    run.figure("ray_scaling_ratio", round(ratio, 2), "x", target=">= 1.7x", headline=True)
     run.finish()
 
 

@@ -119,7 +119,7 @@ def main() -> None:
         # the target (engine + batched objectives >= 10,000/s) is set for evolution and NSGA-II
         total = "search_speed_nsga2_candidates_per_s" if name == "nsga2" else f"{name} total"
         run.figure(total, round(r["total"]), "candidates/s", headline=name == "nsga2",
-                   target=None if name == "random" else ">= 10000", show=name == "random")
+                   target=None if name == "random" else ">= 10000")
         run.figure(f"{name} engine alone", round(r["engine"]), "candidates/s")
         run.figure(f"{name} engine overhead", round(r["engine_us"], 1), "us/candidate")
         run.figure(f"{name} objectives", round(r["objectives"]), "candidates/s")
@@ -136,7 +136,7 @@ def main() -> None:
                    n_store, batch_size=20, storage=f"sqlite:///{tmp}/s.db", progress=False)
         rate = n_store / (time.perf_counter() - t)
     print(f"nsga2 + SQLite study: {rate:.1f} evaluations/s written (one trial each)")
-    run.figure("nsga2 + SQLite study", round(rate, 1), "evaluations/s", show=True,
+    run.figure("nsga2 + SQLite study", round(rate, 1), "evaluations/s",
                note="every evaluation written as one trial")
     run.finish()
 

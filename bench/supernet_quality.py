@@ -338,7 +338,7 @@ def report(args, result, t_super: float, t_eval: float, trained: int, inherited:
     run.note(f"{len(inherited)} subnets; supernet {result.steps} steps ({args.epochs} epochs, sandwich "
              f"resolution {args.sandwich_resolution}, width {args.width}, resolutions {args.resolutions}); "
              f"standalone {args.standalone_epochs} epochs x {alone.shape[1]} seeds; {args.dataset}")
-    run.figure("gap (standalone - inherited)", round(float(gap), 2), "points", target="<= 1.5")
+    run.figure("gap (standalone - inherited)", round(float(gap), 2), "points", target="<= 1.5 points")
     run.figure("Spearman rho", round(float(rho), 3))
     if ceiling:
         run.figure("noise ceiling: tau standalone seed vs seed", round(float(np.mean(ceiling)), 3), show=True)

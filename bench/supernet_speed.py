@@ -100,10 +100,10 @@ def main() -> None:
     run.figure("train step, standalone largest", round(1e3 * m_static, 1), "ms")
     run.figure("train step, supernet (largest active)", round(1e3 * m_net, 1), "ms")
     run.figure("overhead with set_active(largest) every step", round(overhead_set, 1), "%")
-    run.figure("random subnets: supernet step / extracted step", round(sub_ratio, 2), "x", show=True)
+    run.figure("random subnets: supernet step / extracted step", round(sub_ratio, 2), "x")
     run.figure("extract, median", round(1e3 * statistics.median(t_extract), 1), "ms")
     run.figure("extract, max", round(1e3 * max(t_extract), 1), "ms")
-    run.figure("supernet_step_overhead_pct", round(overhead, 1), "%", target="<= 15", headline=True)
+    run.figure("supernet_step_overhead_pct", round(overhead, 1), "%", target="<= 15%", headline=True)
     run.finish()
 
 
