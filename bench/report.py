@@ -21,7 +21,7 @@ BEGIN, END = "<!-- results:begin (python bench/report.py) -->", "<!-- results:en
 def _value(value: object, unit: str) -> str:
     if value is None:
         return "n/a"
-    if isinstance(value, float) and abs(value) >= 1000:
+    if isinstance(value, float) and (abs(value) >= 1000 or value.is_integer()):
         value = round(value)
     text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
     if unit in ("%", "x"):
