@@ -77,7 +77,7 @@ class ColumnModel:
         return np.array([self.ms[a.key] for a in archs])
 
 
-def print_reliability(frame: pd.DataFrame, prefix: str, run: BenchRun) -> None:
+def print_reliability(frame: pd.DataFrame, prefix: str, run: BenchRun, show: bool) -> None:
     """The ceiling of any predictor's tau on this ground truth (see ``split_half_reliability``)."""
     extra = Path(f"{prefix}_reliability.json")
     if {"acc_val", "acc_test"} <= set(frame.columns):
@@ -93,7 +93,7 @@ def print_reliability(frame: pd.DataFrame, prefix: str, run: BenchRun) -> None:
           f"reliability r {rel['r_full']:.3f}, test-retest tau {rel['tau_retest']:.3f}, "
           f"ceiling tau of a perfect predictor {rel['tau_ceiling']:.3f}")
     run.figure("ground truth: test-retest tau", round(rel["tau_retest"], 3))
-    run.figure("ground truth: ceiling tau of a perfect predictor", round(rel["tau_ceiling"], 3), show=True)
+    run.figure("ground truth: ceiling tau of a perfect predictor", round(rel["tau_ceiling"], 3), show=show)
 
 
 def section_accuracy(space, archs, y, standalone, args, run: BenchRun) -> float:
@@ -361,7 +361,8 @@ def few_shot_table(space, shape, refs, m_archs, m_y, args, run: BenchRun, label,
         m = np.mean(res, axis=0)
         print(f"  {'':<{len(label)}}  {k:>3} {m[0]:7.3f} {m[1]:7.2f} | {m[2]:6.3f} {m[3]:7.2f}% | "
               f"{m[4]:6.3f} {m[5]:7.2f}%")
-        run.figure(f"{label}: few-shot k={k}, tau", round(float(m[0]), 3))
+        run.figure(f"{label}: few-shot k={k}, tau", round(float(m[0]), 3),
+                   show=k == 5 and not label.startswith("synthetic"))
         run.figure(f"{label}: few-shot k={k}, MAPE", round(float(m[1]), 2), "%")
 
 
@@ -406,7 +407,7 @@ def main() -> None:
     print(f"{supernet_csv.name}: {len(archs)} archs, inherited accuracy {y.min():.3f}..{y.max():.3f} "
           f"(std {y.std():.4f})")
     run.note(f"ground truth {supernet_csv.name}: {len(archs)} archs; sections skipped: {args.skip or 'none'}")
-    print_reliability(frame, args.data, run)
+    print_reliability(frame, args.data, run, show="accuracy" not in args.skip)
     standalone = None
     standalone_csv = Path(f"{args.data}_standalone.csv")
     if standalone_csv.is_file():
