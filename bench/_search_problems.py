@@ -1,7 +1,7 @@
 """Surrogate search problems shared by bench/search_speed.py and bench/search_quality.py.
 
-Until ``hardware.LatencyTable`` and ``predictors`` land on this branch, the
-"latency table" and "fitted predictor" are stand-ins built from what exists now:
+The search benches measure the engines, not a device or a trained model, so their
+"latency table" and "fitted predictor" are stand-ins with known, cheap values:
 
 * :class:`StandInLatencyTable`: a per-``LayerSpec`` dict of milliseconds computed
   from each layer's fvcore FLOPs and parameters (``0.9 ns per MAC + 4 ns per

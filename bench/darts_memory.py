@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from _results import BenchRun
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,6 +73,7 @@ def main() -> None:
         batch, channels, layers, size, steps = map(int, args.shape.split(","))
         print(json.dumps(child(args.child, batch, channels, layers, size, steps, args.threads)))
         return
+    run = BenchRun("darts_memory", quick=args.quick)
     if args.quick:
         batch, channels, layers, size, steps = args.batch or 4, 8, 3, 16, 2
     else:
@@ -94,7 +97,16 @@ def main() -> None:
     ratio = rows[0]["peak_increase_mib"] / max(rows[1]["peak_increase_mib"], 1e-9)
     speed = rows[0]["step_s"] / rows[1]["step_s"]
     print(f"step time ratio DARTS / PC-DARTS: {speed:.2f}x")
-    print(f"darts_memory_reduction_x: {ratio:.2f}")
+    run.note(f"darts space channels={channels} layers={layers}, input 3x{size}x{size}, batch {batch}, "
+             f"{steps} first-order search steps, {args.threads} thread(s)")
+    for row in rows:
+        name = "DARTS" if row["K"] == 1 else f"PC-DARTS K={row['K']}"
+        run.figure(f"{name} peak memory increase", round(row["peak_increase_mib"], 1), "MiB")
+        run.figure(f"{name} step", round(row["step_s"], 2), "s")
+        run.figure(f"{name} weights", row["weights"], "")
+    run.figure("step time DARTS / PC-DARTS", round(speed, 2), "x")
+    run.figure("darts_memory_reduction_x", round(ratio, 2), "x", target=">= 2x", headline=True)
+    run.finish()
 
 
 if __name__ == "__main__":

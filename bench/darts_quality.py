@@ -26,6 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import BenchRun  # noqa: E402
+
 from search_spaces import LayerSpec, get_op, get_space  # noqa: E402
 from supernets import DartsConfig, DartsSupernet, search_darts, table_latency, train_standalone  # noqa: E402
 from supernets.data import load_dataset  # noqa: E402
@@ -126,6 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.random, args.search_epochs, args.train_epochs, args.tune_steps = 1, 3, 2, 1, 1
+    run = BenchRun("darts_quality", quick=args.quick)
     torch.set_num_threads(args.threads)
     data = load_dataset("digits")
     space = get_space("nb201", channels=args.channels, cells_per_stage=1, input_shape=data.input_shape)
@@ -141,13 +144,23 @@ def main() -> None:
             print(f"  {name:<28} RI {np.mean(values):+.2f}% +- {sd:.2f}  beats random in "
                   f"{sum(v > 0 for v in values)}/{len(values)} seeds; vs the random median "
                   f"{np.mean(ri_median[name]):+.2f}%")
+            run.figure(f"{name}: RI over the random mean", round(float(np.mean(values)), 2), "%",
+                       note=f"sd {sd:.2f} over {len(values)} seeds")
+            run.figure(f"{name}: seeds beating the random mean", f"{sum(v > 0 for v in values)}/{len(values)}")
+            run.figure(f"{name}: RI over the random median", round(float(np.mean(ri_median[name])), 2), "%")
         print("latency-aware search (measured per-layer CPU table, seed 0):")
         rows = latency_sweep(args, space, data, Path(tmp))
     monotone = all(b[1] <= a[1] for a, b in zip(rows, rows[1:], strict=False))
     print(f"derived latency monotone non-increasing in lambda: {monotone}")
     print(f"total {time.perf_counter() - start:.0f} s")
+    for weight, latency in rows:
+        run.figure(f"latency-aware: derived table latency at lambda {weight:.4g}/ms", round(latency, 4), "ms")
+    run.figure("latency-aware: derived latency monotone in lambda", str(monotone))
+    run.note(f"nb201 channels={args.channels}, 1 cell per stage, digits; search {args.search_epochs} epochs, "
+             f"standalone {args.train_epochs} epochs; {args.seeds} seeds, {args.random} random archs per seed")
     best = max(np.mean(v) for v in ri.values())
-    print(f"darts_quality_best_ri_percent: {best:.2f}")
+    run.figure("darts_quality_best_ri_percent", round(float(best), 2), "%", headline=True)
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _results import BenchRun
 
 from predictors import ArchFeaturizer
 from search_spaces import SearchSpace, get_space
@@ -56,6 +57,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     n, repeats = (1000, 2) if args.quick else (args.n, args.repeats)
+    run = BenchRun("featurizer_speed", quick=args.quick)
+    run.note(f"compact encoding, {n:,} new mobilenetv3_ofa archs per repeat, {repeats} repeats, "
+             f"{args.threads} torch thread(s); rates are medians over repeats")
     torch.set_num_threads(args.threads)
 
     space = get_space("mobilenetv3_ofa")
@@ -76,13 +80,23 @@ def main() -> None:
             space.sample(np.random.default_rng([r, i])) for i in range(n)],
     }
     ratios = {}
-    for source, make in sources.items():
+    for (source, make), short in zip(sources.items(), ("table rows", "dicts"), strict=True):
         median = measure(featurizers, make, n, repeats, source, args.threads)
+        cost = median["complexity=False"] / median["complexity=True"]
         print(f"  complexity=False / complexity=True: "
-              f"{median['complexity=False'] / median['complexity=True']:.2f}x (cost of the complexity features); "
+              f"{cost:.2f}x (cost of the complexity features); "
               f"complexity=True / per-arch (old): {median['complexity=True'] / median['per-arch (old)']:.1f}x")
         ratios[source] = median["complexity=True"] / median["per-arch (old)"]
-    print(f"featurizer_speed_ratio: {next(iter(ratios.values())):.1f}")
+        for name, rate in median.items():
+            run.figure(f"{short}: {name}", round(rate), "archs/s")
+        # the target: complexity features within ~2x of the decisions alone (engines' table rows)
+        run.figure(f"{short}: complexity=False / complexity=True", round(cost, 2), "x",
+                   target="<= 2x" if short == "table rows" else None)
+        if short != "table rows":
+            run.figure(f"{short}: complexity=True / per-arch (old)", round(ratios[source], 1), "x")
+    run.figure("featurizer_speed_ratio", round(next(iter(ratios.values())), 1), "x", headline=True,
+               note="complexity=True / per-arch (old), decision-table rows")
+    run.finish()
 
 
 def measure(featurizers: dict[str, Any], make: Any, n: int, repeats: int, source: str,

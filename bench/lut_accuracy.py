@@ -48,6 +48,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import BenchRun, results_option  # noqa: E402
+
 from hardware import LatencyTable, Profiler, compare, fit_calibration, get_device, validate  # noqa: E402
 from search_spaces import Architecture, get_space  # noqa: E402
 
@@ -71,7 +73,9 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help="only time the table build")
     parser.add_argument("--plot-dir", type=Path, default=None, help="write scatter PNGs here")
     parser.add_argument("--quick", action="store_true", help="smoke run: width 0.5, 64 px, n=20")
+    results_option(parser, "lut_accuracy")
     args = parser.parse_args()
+    run = BenchRun(args.results, quick=args.quick)
     if args.quick:
         args.width_mult, args.resolution, args.n, args.calibration = 0.5, 64, 20, 6
 
@@ -97,6 +101,8 @@ def main() -> None:
         build_s = time.perf_counter() - start
         cal, ref = table.calibration, table.reference
         tag = f"[threads={threads}]"
+        run.figure(f"{threads} thread(s): build", round(build_s, 1), "s",
+                   note=f"{len(table)} layers; gamma {cal.get('gamma', 1.0)} chosen")
         print(f"{tag} table: {len(table)} layers built in {build_s:.1f} s; noise floor "
               f"{table.metadata['noise_floor_ms']:.4f} ms; calibration {cal['model']} a={cal['a']:.3f} "
               f"b={cal['b']:.3f} ms gamma={cal.get('gamma', 1.0)}; plain sum / measured = "
@@ -107,13 +113,19 @@ def main() -> None:
                   + f"; calibration group {cal['reference_ms']:.3f}")
         if args.build_only:
             continue
-        share = _validate(table, space, device, profiler, args, tag)
+        share = _validate(table, space, device, profiler, args, tag, run, f"{threads} thread(s)")
         if first_share is None:
             first_share = share
-    print(f"lut_accuracy: {first_share:.3f}" if first_share is not None else "lut_accuracy: build-only")
+    run.note(f"mobilenetv3_ofa width {args.width_mult}, resolutions {resolutions}, input {shape}; clock "
+             f"{args.clock}; statistic {args.statistic}; n={args.n} x {args.repeats} passes; "
+             f"{args.calibration} calibration nets")
+    run.figure("lut_accuracy", "build-only" if first_share is None else round(first_share, 3),
+               headline=True, note="share within +-10%, library default, first thread count")
+    run.finish()
 
 
-def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag: str) -> float:
+def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag: str, run: BenchRun,
+              label: str) -> float:
     gen = np.random.default_rng(args.seed + 1)
     val = [space.sample(gen) for _ in range(args.n)]
     cal = table.calibration
@@ -189,9 +201,18 @@ def _validate(table: LatencyTable, space, device, profiler: Profiler, args, tag:
               f"{cal['reference_ms']:.3f}, validation passes " + " ".join(f"{g:.3f}" for p in groups for g in p)
               + f"; max/min over the run {max(every) / min(every):.3f}")
     print(f"{tag} {'variant':<46} {'within10':>8} {'MAPE':>7} {'tau':>6} {'rho':>6}")
-    for name, r in rows:
+    for i, (name, r) in enumerate(rows):
         print(f"{tag} {name:<46} {100 * r.within_10:>7.1f}% {r.mape:>6.2f}% {r.kendall_tau:>6.3f} "
               f"{r.spearman:>6.3f}")
+        short = name.strip()
+        ceiling = short.startswith("noise ceiling: pass 2 vs pass 1 (normalised)")
+        # targets of the library default: >= 90% within +-10% and Kendall tau >= 0.9
+        run.figure(f"{label}: {short}, within +-10%", round(100 * r.within_10, 1), "%",
+                   target=">= 90%" if i == 0 else None)
+        run.figure(f"{label}: {short}, MAPE", round(r.mape, 2), "%")
+        run.figure(f"{label}: {short}, Kendall tau", round(r.kendall_tau, 3),
+                   target=">= 0.9" if i == 0 else None, show=ceiling)
+        run.figure(f"{label}: {short}, Spearman", round(r.spearman, 3))
     if args.plot_dir:
         main_report = rows[0][1]
         path = main_report.plot(args.plot_dir / f"lut_accuracy_t{device.threads}_{args.clock}.png")

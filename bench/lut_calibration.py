@@ -43,6 +43,8 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import BenchRun  # noqa: E402
+
 from hardware import LatencyTable, Profiler, fit_calibration, get_device, validate  # noqa: E402
 from hardware._calibration import transform_layers  # noqa: E402
 from hardware._table import _contrast_design  # noqa: E402
@@ -87,6 +89,7 @@ def main() -> None:
     parser.add_argument("--group-ridge", type=float, default=1.0,
                         help="ridge weight of the per-op-group multipliers towards the common one")
     args = parser.parse_args()
+    run = BenchRun("lut_calibration")
     if args.pool_file and args.pool_file.exists():
         pool = json.loads(args.pool_file.read_text())
         print(f"read the timed pool from {args.pool_file}: {pool['settings']}")
@@ -100,11 +103,17 @@ def main() -> None:
     plain = np.array([t.sum() for t in layers])
     t_ref = float(np.median(np.concatenate(layers)))
     concave = np.array([transform_layers(t, 0.5, t_ref).sum() for t in layers])
-    print(f"noise ceiling (tau pass 1 vs pass 2): {kendalltau(passes[0], passes[1]).statistic:.3f}")
+    ceiling = float(kendalltau(passes[0], passes[1]).statistic)
+    print(f"noise ceiling (tau pass 1 vs pass 2): {ceiling:.3f}")
+    run.note(f"pool of {n} networks x 2 passes, settings {pool['settings']}; {args.draws} draws")
+    run.figure("noise ceiling: tau pass 1 vs pass 2", round(ceiling, 3), show=True)
     truth = np.median(passes, axis=0)
-    print("fixed gamma over the whole pool, tau vs the pass median: " + ", ".join(
-        f"{g}: {kendalltau([transform_layers(t, g, t_ref).sum() for t in layers], truth).statistic:.3f}"
-        for g in (1.0, 0.8, 0.6, 0.4)))
+    fixed = {g: float(kendalltau([transform_layers(t, g, t_ref).sum() for t in layers], truth).statistic)
+             for g in (1.0, 0.8, 0.6, 0.4)}
+    print("fixed gamma over the whole pool, tau vs the pass median: "
+          + ", ".join(f"{g}: {tau:.3f}" for g, tau in fixed.items()))
+    for g, tau in fixed.items():
+        run.figure(f"fixed gamma {g} over the pool, tau", round(tau, 3))
     rng = np.random.default_rng(0)
     splits = [rng.permutation(n) for _ in range(args.draws)]
     last = float("nan")
@@ -128,8 +137,16 @@ def main() -> None:
                   f"{np.mean(taus):>6.3f} {np.std(taus):>5.3f} {100 * np.mean(within):>7.1f}%")
             if name == "contrast" and k == 16:
                 last = float(g.std())
-    per_group(args, layers, passes, splits)
-    print(f"lut_calibration_gamma_sd_contrast_16: {last:.3f}")
+            run.figure(f"{name} {k}: gamma mean", round(float(g.mean()), 2))
+            run.figure(f"{name} {k}: held-out tau", round(float(np.mean(taus)), 3),
+                       show=(name, k) == ("contrast", 16), note=f"sd {np.std(taus):.3f}")
+            run.figure(f"{name} {k}: within +-10%", round(100 * float(np.mean(within)), 1), "%")
+            if (name, k) != ("contrast", 16):
+                run.figure(f"{name} {k}: gamma sd", round(float(g.std()), 3))
+    per_group(args, layers, passes, splits, run)
+    run.figure("lut_calibration_gamma_sd_contrast_16", round(last, 3), headline=True,
+               note="sd of the chosen gamma, contrast design, 16 networks")
+    run.finish()
 
 
 def _group(spec, how: str) -> str:
@@ -138,7 +155,8 @@ def _group(spec, how: str) -> str:
     return f"{how} {dict(spec.params)[how]}" if spec.op == "mbconv" else "other"
 
 
-def per_group(args, layers: list[np.ndarray], passes: np.ndarray, splits: list[np.ndarray]) -> None:
+def per_group(args, layers: list[np.ndarray], passes: np.ndarray, splits: list[np.ndarray],
+              run: BenchRun) -> None:
     """Held-out tau / share within +-10% of per-op-group multipliers (see the module doc)."""
     space = get_space("mobilenetv3_ofa", width_mult=args.width_mult, resolutions=[args.resolution])
     gen = np.random.default_rng(args.seed)  # the pool's archs, drawn as time_pool drew them
@@ -173,6 +191,8 @@ def per_group(args, layers: list[np.ndarray], passes: np.ndarray, splits: list[n
             within.append(np.mean(np.abs(pred / measured - 1) < 0.1))
         print(f"  groups by {how:<7} ({len(names):>2} multipliers): tau {np.mean(taus):.3f} "
               f"+- {np.std(taus):.3f}, within +-10% {100 * np.mean(within):.1f}%")
+        run.figure(f"per-op-group multipliers by {how}: held-out tau", round(float(np.mean(taus)), 3),
+                   note=f"{len(names)} multipliers, sd {np.std(taus):.3f}")
 
 
 if __name__ == "__main__":

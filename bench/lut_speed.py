@@ -31,6 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import BenchRun  # noqa: E402
+
 from hardware import LatencyTable, enumerate_layers, get_device  # noqa: E402
 from hardware._table import COLUMNS, fit_calibration  # noqa: E402
 from search_spaces import get_space  # noqa: E402
@@ -70,6 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.batch, args.baseline, args.repeats = 1000, 100, 2
+    run = BenchRun("lut_speed", quick=args.quick)
     torch.set_num_threads(1)
 
     space = get_space("mobilenetv3_ofa")
@@ -106,7 +109,16 @@ def main() -> None:
           f"{args.batch / naive_s:12,.0f} archs/s  -> vectorised is {naive_s / warm:,.0f}x faster")
     print(f"lookup-only per-arch dict sum (keys precomputed):  {lookup_s * 1e3:8.1f} ms = "
           f"{args.batch / lookup_s:12,.0f} archs/s  -> ratio {lookup_s / warm:.2f}x")
-    print(f"lut_speed: {rate:.0f}")
+    run.note(f"mobilenetv3_ofa default options, input {shape}, table of {len(table)} layers, batch "
+             f"{args.batch}, best of {args.repeats}; baseline timed on {len(subset)} archs")
+    run.figure("predict, first call", round(args.batch / cold), "archs/s", note="fills the index")
+    run.figure("predict, warm, new archs", round(args.batch / warm_new), "archs/s")
+    run.figure("baseline: per-arch layers() + dict sum", round(args.batch / naive_s), "archs/s")
+    run.figure("lookup-only: dict sums over precomputed keys", round(args.batch / lookup_s), "archs/s")
+    run.figure("speed-up over the per-arch baseline", round(naive_s / warm, 1), "x")
+    run.figure("lut_speed", round(rate), "archs/s", target=">= 100000", headline=True,
+               note="vectorised predict, warm index, same archs")
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ import time
 import warnings
 from pathlib import Path
 
+from _results import BenchRun, results_option
+
 HERE = Path(__file__).resolve().parent
-# this file is named like the package it benchmarks: keep bench/ off the import path
+# keep bench/ off the import path (a bench script must never shadow a package)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 import numpy as np  # noqa: E402
@@ -75,7 +77,7 @@ class ColumnModel:
         return np.array([self.ms[a.key] for a in archs])
 
 
-def print_reliability(frame: pd.DataFrame, prefix: str) -> None:
+def print_reliability(frame: pd.DataFrame, prefix: str, run: BenchRun, show: bool) -> None:
     """The ceiling of any predictor's tau on this ground truth (see ``split_half_reliability``)."""
     extra = Path(f"{prefix}_reliability.json")
     if {"acc_val", "acc_test"} <= set(frame.columns):
@@ -90,9 +92,11 @@ def print_reliability(frame: pd.DataFrame, prefix: str) -> None:
     print(f"reliability ({source}): tau between halves {rel['tau_halves']:.3f}; full measurement: "
           f"reliability r {rel['r_full']:.3f}, test-retest tau {rel['tau_retest']:.3f}, "
           f"ceiling tau of a perfect predictor {rel['tau_ceiling']:.3f}")
+    run.figure("ground truth: test-retest tau", round(rel["tau_retest"], 3))
+    run.figure("ground truth: ceiling tau of a perfect predictor", round(rel["tau_ceiling"], 3), show=show)
 
 
-def section_accuracy(space, archs, y, standalone, args) -> float:
+def section_accuracy(space, archs, y, standalone, args, run: BenchRun) -> float:
     print("\n== accuracy predictors (supernet-inherited accuracy) ==")
     sizes = (25, 50) if args.quick else (25, 50, 100, 200)
     repeats = 1 if args.quick else 3
@@ -126,6 +130,10 @@ def section_accuracy(space, archs, y, standalone, args) -> float:
         print(f"{model:<22}" + "".join(f"  {t:8.3f}" for t in taus)
               + f"   {np.mean([r['spearman'] for r in last]):7.3f}  {np.mean([r['mae'] for r in last]):7.4f}")
         best[model] = dict(zip(sizes, taus, strict=True))
+        for n, t in zip(sizes, taus, strict=True):
+            run.figure(f"{model} tau@{n}", round(float(t), 3))
+        run.figure(f"{model} rho@{sizes[-1]}", round(float(np.mean([r["spearman"] for r in last])), 3))
+        run.figure(f"{model} MAE@{sizes[-1]}", round(float(np.mean([r["mae"] for r in last])), 4))
     png = plot_learning_curve(rows, args.png, title=f"OFA {args.dataset}: inherited accuracy ({args.features} features)")
     print(f"plot: {png}")
 
@@ -133,11 +141,12 @@ def section_accuracy(space, archs, y, standalone, args) -> float:
     return max(v[at] for v in best.values())
 
 
-def section_standalone(space, archs, y, standalone, args) -> None:
+def section_standalone(space, archs, y, standalone, args, run: BenchRun) -> None:
     s_archs, s_y, s_frame = standalone
     print("\n-- standalone-trained accuracies --")
     tau_inh = kendall_tau(s_y, s_frame["inherited_accuracy"])
     print(f"{len(s_archs)} archs: tau(inherited, standalone) = {tau_inh:.3f}")
+    run.figure("standalone: tau(inherited, standalone)", round(float(tau_inh), 3))
     keys = {a.key for a in s_archs}
     pool = [i for i, a in enumerate(archs) if a.key not in keys][:200]
     for name in ("ridge", "gp", "gbdt"):
@@ -145,6 +154,8 @@ def section_standalone(space, archs, y, standalone, args) -> None:
         scores = evaluate_predictor(model, s_archs, s_y)
         print(f"{name:<6} fitted on {len(pool)} inherited accuracies -> standalone tau "
               f"{scores['kendall_tau']:.3f}, rho {scores['spearman']:.3f}")
+        run.figure(f"standalone: {name} fitted on {len(pool)} inherited, tau",
+                   round(float(scores["kendall_tau"]), 3))
 
 
 
@@ -207,7 +218,7 @@ def _split_taus(scores, target, n_fit, splits, seed, fixed):
     return np.array(rows), procedures
 
 
-def _combination_table(scores, target, label_counts, splits, seed) -> None:
+def _combination_table(scores, target, label_counts, splits, seed, run: BenchRun, label: str) -> None:
     fixed = _best_fixed(scores, target)
     best = fixed[0]
     print(f"  {'labels':>6} {'combination':>14} {'picked single':>14} {'hindsight':>10} "
@@ -222,6 +233,10 @@ def _combination_table(scores, target, label_counts, splits, seed) -> None:
         print(f"  {n_fit:>6} {mean[0]:7.3f} +-{std[0]:.3f} {mean[1]:7.3f} +-{std[1]:.3f} {mean[2]:10.3f} "
               f"{d1.mean():+9.3f} +-{d1.std() / se:.3f} {d2.mean():+11.3f} +-{d2.std() / se:.3f}  "
               + ", ".join(f"{p} {c}" for p, c in sorted(procedures.items())))
+        run.figure(f"proxies vs {label}, {n_fit} labels: combination tau", round(float(mean[0]), 3))
+        run.figure(f"proxies vs {label}, {n_fit} labels: combination - picked single",
+                   round(float(d1.mean()), 3), show=label == "inherited" and n_fit == 20,
+                   note=f"paired, standard error {d1.std() / se:.3f}")
     print(f"  (hindsight = {PROXIES[best] if len(PROXIES) == scores.shape[1] else best} with its sign, "
           f"the best single proxy on all {len(target)} archs; +- after a mean: std over splits, "
           f"after a difference: standard error of the paired difference)")
@@ -240,7 +255,7 @@ def _synthetic_proxies(seed: int, kind: str, n: int = 300) -> tuple[np.ndarray, 
     return np.stack(cols, axis=1), y
 
 
-def section_proxies(space, archs, y, standalone, args) -> None:
+def section_proxies(space, archs, y, standalone, args, run: BenchRun) -> None:
     print("\n== zero-cost proxies ==")
     t0 = time.perf_counter()
     table = proxy_table(space, archs, args)
@@ -264,7 +279,10 @@ def section_proxies(space, archs, y, standalone, args) -> None:
         print(f"-- against {label} accuracy ({len(target)} archs; {splits} random splits: fit on the "
               f"labelled archs, Kendall tau on the rest) --")
         print("  " + "  ".join(f"{p}={kendall_tau(target, mat[:, k]):+.3f}" for k, p in enumerate(PROXIES)))
-        _combination_table(mat, target, counts if label == "inherited" else (10, 15), splits, args.seed)
+        for k, p in enumerate(PROXIES):
+            run.figure(f"proxy {p} tau vs {label}", round(float(kendall_tau(target, mat[:, k])), 3))
+        _combination_table(mat, target, counts if label == "inherited" else (10, 15), splits, args.seed,
+                           run, label)
     for kind in ("copies", "perfect"):
         print(f"-- synthetic check '{kind}' ({'two noisy copies of the target + noise' if kind == 'copies' else 'one perfect proxy, a weak one, noise'}; "
               f"300 archs, 5 draws x {max(1, splits // 5)} splits) --")
@@ -274,6 +292,8 @@ def section_proxies(space, archs, y, standalone, args) -> None:
                                               _best_fixed(m, t))[0] for m, t in mats])
             d1, d2 = res[:, 0] - res[:, 1], res[:, 0] - res[:, 2]
             se = np.sqrt(len(res))
+            run.figure(f"synthetic '{kind}', {n_fit} labels: combination - picked single",
+                       round(float(d1.mean()), 3))
             print(f"  {n_fit:>6} labels: combination {res[:, 0].mean():.3f}, picked single "
                   f"{res[:, 1].mean():.3f}, hindsight {res[:, 2].mean():.3f}; combo - picked "
                   f"{d1.mean():+.3f} +-{d1.std() / se:.3f}, combo - hindsight {d2.mean():+.3f} +-{d2.std() / se:.3f}")
@@ -286,7 +306,7 @@ def _best_fixed(scores, target):
     return best, (1.0 if taus[best] >= 0 else -1.0)
 
 
-def section_latency(space, archs, frame, args) -> None:
+def section_latency(space, archs, frame, args, run: BenchRun) -> None:
     print("\n== latency ==")
     shape = tuple(args.input_shape)
     refs = {c: ColumnModel(frame, c) for c in frame.columns if c.endswith("_table_ms")}
@@ -299,7 +319,7 @@ def section_latency(space, archs, frame, args) -> None:
               f"references: {', '.join(refs)}")
         for name, ref in refs.items():
             print(f"  reference {name} alone: tau {kendall_tau(m_y, ref.predict(m_archs)):.3f}")
-        few_shot_table(space, shape, refs, m_archs, m_y, args, label="measured")
+        few_shot_table(space, shape, refs, m_archs, m_y, args, run, label=new_col)
         half = len(m_archs) * 2 // 3
         for kind in ("linear", "mlp"):
             model = LayerwiseLatencyPredictor(space, shape, 10, kind=kind, seed=args.seed)
@@ -307,16 +327,18 @@ def section_latency(space, archs, frame, args) -> None:
             pred = model.predict(m_archs[half:])
             print(f"  layer-feature predictor ({kind}, no table) fitted on {half} measured archs: "
                   f"tau {kendall_tau(m_y[half:], pred):.3f}, MAPE {mape(m_y[half:], pred):.1f}%")
+            run.figure(f"{new_col}: layer-feature {kind} (no table), tau",
+                       round(float(kendall_tau(m_y[half:], pred)), 3))
     print("-- synthetic devices (roofline per op + launch cost, 2% noise) --")
     syn_refs = {f"syn{i}": SyntheticDevice(i, space, shape, 10, spread=1.0) for i in range(3)}
     pool = archs[:120 if not args.quick else 40]
     for dev in range(3):
         device = SyntheticDevice(100 + dev, space, shape, 10, spread=1.0, noise=0.02)
-        few_shot_table(space, shape, syn_refs, pool, device.measure(pool, dev), args,
+        few_shot_table(space, shape, syn_refs, pool, device.measure(pool, dev), args, run,
                        label=f"synthetic device {dev}", truth=device.predict(pool))
 
 
-def few_shot_table(space, shape, refs, m_archs, m_y, args, label, truth=None) -> None:
+def few_shot_table(space, shape, refs, m_archs, m_y, args, run: BenchRun, label, truth=None) -> None:
     truth = m_y if truth is None else truth
     print(f"  {label}: {'k':>3} {'tau':>7} {'MAPE%':>7} | {'1-ref rescaled':>15} | {'layerwise only':>15}")
     for k in (5, 10, 20):
@@ -339,6 +361,9 @@ def few_shot_table(space, shape, refs, m_archs, m_y, args, label, truth=None) ->
         m = np.mean(res, axis=0)
         print(f"  {'':<{len(label)}}  {k:>3} {m[0]:7.3f} {m[1]:7.2f} | {m[2]:6.3f} {m[3]:7.2f}% | "
               f"{m[4]:6.3f} {m[5]:7.2f}%")
+        run.figure(f"{label}: few-shot k={k}, tau", round(float(m[0]), 3),
+                   show=k == 5 and not label.startswith("synthetic"))
+        run.figure(f"{label}: few-shot k={k}, MAPE", round(float(m[1]), 2), "%")
 
 
 def main() -> None:
@@ -363,7 +388,9 @@ def main() -> None:
                         help="recompute the cached proxy scores (<--data>_proxies.csv)")
     parser.add_argument("--new-device", default="lat_cpu2_measured_ms",
                         help="latency column playing the new device (the other *_table_ms are references)")
+    results_option(parser, "predictor_quality")
     args = parser.parse_args()
+    run = BenchRun(args.results, quick=args.quick)
     torch.set_num_threads(args.threads)
     args.png.parent.mkdir(parents=True, exist_ok=True)
     supernet_csv = Path(f"{args.data}_supernet.csv")
@@ -379,7 +406,8 @@ def main() -> None:
     archs, y, frame = read_arch_table(supernet_csv, "accuracy", space)
     print(f"{supernet_csv.name}: {len(archs)} archs, inherited accuracy {y.min():.3f}..{y.max():.3f} "
           f"(std {y.std():.4f})")
-    print_reliability(frame, args.data)
+    run.note(f"ground truth {supernet_csv.name}: {len(archs)} archs; sections skipped: {args.skip or 'none'}")
+    print_reliability(frame, args.data, run, show="accuracy" not in args.skip)
     standalone = None
     standalone_csv = Path(f"{args.data}_standalone.csv")
     if standalone_csv.is_file():
@@ -388,14 +416,19 @@ def main() -> None:
               f"{standalone[1].min():.3f}..{standalone[1].max():.3f}")
     best = float("nan")
     if "accuracy" not in args.skip:
-        best = section_accuracy(space, archs, y, standalone, args)
+        best = section_accuracy(space, archs, y, standalone, args, run)
     if "standalone" not in args.skip and standalone is not None:
-        section_standalone(space, archs, y, standalone, args)
+        section_standalone(space, archs, y, standalone, args, run)
     if "proxies" not in args.skip:
-        section_proxies(space, archs, y, standalone, args)
+        section_proxies(space, archs, y, standalone, args, run)
     if "latency" not in args.skip:
-        section_latency(space, archs, frame, args)
-    print(f"predictors_best_tau_at_100: {best:.3f}")
+        section_latency(space, archs, frame, args, run)
+    if not np.isnan(best):
+        run.figure("predictors_best_tau_at_100", round(best, 3), target=">= 0.8", headline=True,
+                   note="best accuracy predictor's Kendall tau with 100 training archs")
+    run.finish()
+    if np.isnan(best):
+        print("predictors_best_tau_at_100: nan")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from _results import BenchRun
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
@@ -285,6 +286,7 @@ def main() -> None:
     if args.quick:
         args.archs, args.standalone, args.standalone_epochs, args.measured = 12, 3, 1, 6
         args.epochs = 4
+    run = BenchRun("predictors_data", quick=args.quick)  # written when a data set was produced
     torch.set_num_threads(args.threads)
     out_dir = OUT if args.quick else DATA
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -382,6 +384,11 @@ def main() -> None:
     reliability = split_half_reliability(frame.acc_val, frame.acc_test)
     print("reliability (val half vs test half, independent calibration draws): "
           + ", ".join(f"{k} {v:.3f}" for k, v in reliability.items()), flush=True)
+    run.note(f"wrote {csv_path.name} ({prefix}_*)")
+    run.figure("inherited accuracy min", round(float(frame.accuracy.min()), 4))
+    run.figure("inherited accuracy max", round(float(frame.accuracy.max()), 4))
+    run.figure("inherited accuracy std", round(float(frame.accuracy.std()), 4))
+    run.figure("ceiling tau of a perfect predictor", round(float(reliability["tau_ceiling"]), 3), show=True)
 
     # 3. latency: tables on reference devices, end-to-end on a new device ----------------------------
     latency_from = None
@@ -412,7 +419,8 @@ def main() -> None:
 
     # 4. standalone training ---------------------------------------------------------------------------
     if not args.standalone:
-        print(f"predictors_data_rows: {len(frame)}")
+        run.figure("predictors_data_rows", len(frame), "archs", headline=True)
+        run.finish()
         return
     heldout = TensorDataset(*(torch.cat([a, b]) for a, b in zip(*(h.tensors for h in halves), strict=True)))
     t0 = time.perf_counter()
@@ -429,7 +437,9 @@ def main() -> None:
     pd.DataFrame(standalone).to_csv(out_dir / f"{prefix}_standalone.csv", index=False)
     print(f"{len(standalone)} subnets trained standalone ({args.standalone_epochs} epochs) in "
           f"{time.perf_counter() - t0:.0f} s")
-    print(f"predictors_data_rows: {len(frame)}")
+    run.figure("standalone subnets", len(standalone), "archs")
+    run.figure("predictors_data_rows", len(frame), "archs", headline=True)
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import BenchRun
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "experiments" / "quickstart.yaml"))
     parser.add_argument("--run-dir", help="read the times of an existing run instead of running")
     args = parser.parse_args()
+    run = BenchRun("quickstart")
     if args.run_dir:
         run_dir, wall = Path(args.run_dir), None
     else:
@@ -42,9 +45,15 @@ def main() -> None:
     times = stage_times(run_dir)
     for name, seconds in times.items():
         print(f"{name:<28} {seconds:8.1f} s")
+        run.figure(f"stage {name}", round(seconds, 1), "s")
     total = sum(times.values())
     print(f"{'stages total':<28} {total:8.1f} s" + (f"   (wall incl. set-up: {wall:.1f} s)" if wall else ""))
-    print(f"quickstart_total_s: {wall if wall is not None else total:.1f}")
+    run.figure("stages total", round(total, 1), "s", show=True)
+    if args.run_dir:
+        run.note(f"stage times read back from {args.run_dir} (recorded when that run ran)")
+    run.figure("quickstart_total_s", round(wall if wall is not None else total, 1), "s",
+               headline=True, note="wall time of the whole run incl. set-up" if wall else "stages total")
+    run.finish()
 
 
 if __name__ == "__main__":

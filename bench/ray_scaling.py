@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from _results import BenchRun
 
 from nas.objectives import CallableObjective, Params
 from nas.search import Problem, get_engine, run_search
@@ -130,6 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.trials, args.evaluations, args.repeats = 2, 6, 2
+    run = BenchRun("ray_scaling", quick=args.quick)
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
     Path("runs").mkdir(exist_ok=True)
@@ -195,9 +197,21 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
-    print(f"machine_ratio_without_ray: {ceiling:.2f}")
-    print(f"ray_overhead_s_per_trial: {overhead:.2f}")
-    print(f"ray_scaling_ratio: {ratio:.2f}")
+    run.note(f"{args.trials} trials, {args.evaluations} candidates per work trial, {args.repeats} "
+             "forward passes per candidate; one local Ray with 2 CPUs")
+    run.figure("ray start-up", round(startup, 1), "s")
+    run.figure("small trials via Ray, 1 at a time", round(t_ray, 1), "s")
+    run.figure("small trials in-process", round(t_local, 1), "s")
+    run.figure("evaluation-bound trials, 1 worker", round(evals / t1, 2), "evals/s")
+    run.figure("evaluation-bound trials, 2 workers", round(evals / t2, 2), "evals/s")
+    run.figure("search time inside a trial, 1 worker", round(in1, 2), "s")
+    run.figure("search time inside a trial, 2 workers", round(in2, 2), "s")
+    run.figure("one search: in-process / 2 RayEvaluator actors", round(t_in / t_act, 2), "x")
+    run.figure("machine_ratio_without_ray", round(ceiling, 2), "x", headline=True,
+               note="the same work in 2 plain processes vs 1: what the machine offered")
+    run.figure("ray_overhead_s_per_trial", round(overhead, 2), "s", headline=True)
+    run.figure("ray_scaling_ratio", round(ratio, 2), "x", target=">= 1.7x", headline=True)
+    run.finish()
 
 
 def _with_repeats(repeats: int):

@@ -18,7 +18,7 @@ recalibration) against the same subnet trained standalone from scratch. Reports:
 supernet's own budget, so supernet variants are compared against one fixed ground
 truth (and the cache below can serve them all). The default is 12 epochs (4 and 8
 epochs, also measured, leave subnets 10.7 and 3.0 points lower on digits_aug at 12/16 px; see
-bench/README.md). The default space keeps all four resolutions of the reduced
+docs/decisions/supernet-quality-protocol.md). The default space keeps all four resolutions of the reduced
 ``mobilenetv3_ofa`` (12-24 px): with 12/16 px only, the subnets differed by less than
 the standalone seed noise and no ranking could be measured.
 
@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _results import BenchRun, results_option
 from scipy.stats import kendalltau, spearmanr
 from torch.utils.data import TensorDataset
 
@@ -141,7 +142,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[12, 16, 20, 24])
     parser.add_argument("--epochs", type=int, default=48,
-                        help="supernet epochs (48: see bench/README.md, OFA supernet, session 5)")
+                        help="supernet epochs (48: see docs/decisions/sandwich-resolution.md)")
     parser.add_argument("--lr", type=float, default=0.1, help="supernet peak learning rate")
     parser.add_argument("--n-random", type=int, default=2, help="random subnets per supernet step")
     parser.add_argument("--sandwich-resolution", choices=("extremes", "random"), default="random",
@@ -169,6 +170,7 @@ def parse_args() -> argparse.Namespace:
                              "bench/data/*_standalone.csv that predictor_quality.py reads")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    results_option(parser, "supernet_quality")
     args = parser.parse_args()
     if args.quick:
         args.subnets, args.standalone_epochs, args.seeds = 4, 1, 2
@@ -177,6 +179,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    run = BenchRun(args.results, quick=args.quick)  # written by `report` (full runs only)
     torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, seed=args.seed, val_frac=args.heldout / 2,
                         test_frac=args.heldout / 2)
@@ -291,7 +294,7 @@ def main() -> None:
     t_eval = time.perf_counter() - t1
     if args.export is not None:
         export(args.export, space, archs, data, inherited, alone)
-    report(args, result, t_super, t_eval, trained, np.array(inherited), np.array(alone))
+    report(args, result, t_super, t_eval, trained, np.array(inherited), np.array(alone), run)
 
 
 def export(path: Path, space, archs, data, inherited: list[float], alone: list[list[float]]) -> None:
@@ -309,7 +312,7 @@ def export(path: Path, space, archs, data, inherited: list[float], alone: list[l
 
 
 def report(args, result, t_super: float, t_eval: float, trained: int, inherited: np.ndarray,
-           alone: np.ndarray) -> None:
+           alone: np.ndarray, run: BenchRun) -> None:
     """Print the gap, the taus and the noise ceiling; the last line is the tau."""
     seeds = range(alone.shape[1])
     mean_alone = alone.mean(1)
@@ -332,7 +335,20 @@ def report(args, result, t_super: float, t_eval: float, trained: int, inherited:
     if ceiling:
         print(f"noise ceiling: Kendall tau standalone seed vs seed {np.mean(ceiling):.3f}")
     print(f"Spearman rho {rho:.3f}")
-    print(f"supernet_kendall_tau: {tau:.3f}")
+    run.note(f"{len(inherited)} subnets; supernet {result.steps} steps ({args.epochs} epochs, sandwich "
+             f"resolution {args.sandwich_resolution}, width {args.width}, resolutions {args.resolutions}); "
+             f"standalone {args.standalone_epochs} epochs x {alone.shape[1]} seeds; {args.dataset}")
+    run.figure("gap (standalone - inherited)", round(float(gap), 2), "points", target="<= 1.5 points")
+    run.figure("Spearman rho", round(float(rho), 3))
+    if ceiling:
+        run.figure("noise ceiling: tau standalone seed vs seed", round(float(np.mean(ceiling)), 3), show=True)
+    run.figure("largest: inherited", round(100 * float(inherited[0]), 2), "%")
+    run.figure("largest: standalone", round(100 * float(mean_alone[0]), 2), "%")
+    run.figure("smallest: inherited", round(100 * float(inherited[1]), 2), "%")
+    run.figure("smallest: standalone", round(100 * float(mean_alone[1]), 2), "%")
+    run.figure("supernet_kendall_tau", round(float(tau), 3), target=">= 0.7", headline=True,
+               note="inherited vs seed-averaged standalone accuracy")
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _results import BenchRun
 
 from search_spaces import get_space
 from supernets import OFASupernet
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
+    run = BenchRun("supernet_speed", quick=args.quick)
     torch.set_num_threads(args.threads)
     repeats = 4 if args.quick else args.repeats
     res = args.resolution
@@ -93,7 +95,16 @@ def main() -> None:
     print(f"random subnets: supernet step / standalone step, median ratio {sub_ratio:.2f}")
     print(f"extract: median {1e3 * statistics.median(t_extract):.1f} ms, "
           f"max {1e3 * max(t_extract):.1f} ms over {len(archs)} random subnets")
-    print(f"supernet_step_overhead_pct: {overhead:.1f}")
+    run.note(f"mobilenetv3_ofa width {args.width}, input 3x{res}x{res}, batch {args.batch}, "
+             f"threads {args.threads}, {repeats} interleaved repeats (medians)")
+    run.figure("train step, standalone largest", round(1e3 * m_static, 1), "ms")
+    run.figure("train step, supernet (largest active)", round(1e3 * m_net, 1), "ms")
+    run.figure("overhead with set_active(largest) every step", round(overhead_set, 1), "%")
+    run.figure("random subnets: supernet step / extracted step", round(sub_ratio, 2), "x")
+    run.figure("extract, median", round(1e3 * statistics.median(t_extract), 1), "ms")
+    run.figure("extract, max", round(1e3 * max(t_extract), 1), "ms")
+    run.figure("supernet_step_overhead_pct", round(overhead, 1), "%", target="<= 15%", headline=True)
+    run.finish()
 
 
 if __name__ == "__main__":
