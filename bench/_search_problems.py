@@ -14,7 +14,7 @@ The search benches measure the engines, not a device or a trained model, so thei
 
 When ``hardware`` is importable, :func:`hardware_table` puts the same stand-in
 per-layer milliseconds into a real ``hardware.LatencyTable`` (its layers enumerated
-by ``hardware.enumerate_layers``, its vectorised ``predict``): profiling 380
+by ``SearchSpace.realisable_layers``, its vectorised ``predict``): profiling 380
 MobileNetV3 layers on this shared machine is not a search benchmark.
 """
 
@@ -61,9 +61,9 @@ def hardware_table(space: SearchSpace):
     """A real ``hardware.LatencyTable`` over every layer of ``space``, stand-in latencies."""
     import pandas as pd
 
-    from hardware import LatencyTable, enumerate_layers, fit_calibration
+    from hardware import LatencyTable, fit_calibration
 
-    found = enumerate_layers(space, space.input_shape, space.num_classes, "auto", rng=0)
+    found = space.realisable_layers(space.input_shape, space.num_classes, "auto", rng=0)
     entries = pd.DataFrame({"key": [s.key for s in found.specs],
                             "latency_ms": [standin_ms(s) for s in found.specs]})
     metadata = {

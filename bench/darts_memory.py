@@ -37,8 +37,7 @@ def child(k: int, batch: int, channels: int, layers: int, size: int, steps: int,
 
     torch.set_num_threads(threads)
     from search_spaces import get_space
-    from supernets import DartsConfig
-    from supernets._darts.search import _Search
+    from supernets import DartsConfig, DartsSearch
     from supernets.data import DataSplits
 
     space = get_space("darts", channels=channels, layers=layers, input_shape=(3, size, size))
@@ -47,7 +46,7 @@ def child(k: int, batch: int, channels: int, layers: int, size: int, steps: int,
     y = torch.randint(0, 10, (batch,), generator=gen)
     ds = torch.utils.data.TensorDataset(x, y)
     data = DataSplits("synthetic", ds, ds, ds, (3, size, size), 10)
-    search = _Search(space, DartsConfig(epochs=1, batch_size=batch, partial_channels=k), data, None, 0.0)
+    search = DartsSearch(space, DartsConfig(epochs=1, batch_size=batch, partial_channels=k), data, None, 0.0)
     base = _rss_kib()
     times = []
     for _ in range(steps):

@@ -45,9 +45,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _results import BenchRun  # noqa: E402
 
-from hardware import LatencyTable, Profiler, fit_calibration, get_device, validate  # noqa: E402
-from hardware._calibration import transform_layers  # noqa: E402
-from hardware._table import _contrast_design  # noqa: E402
+from hardware import (  # noqa: E402
+    LatencyTable,
+    Profiler,
+    contrast_design,
+    fit_calibration,
+    get_device,
+    transform_layers,
+    validate,
+)
 from search_spaces import get_space  # noqa: E402
 
 
@@ -63,7 +69,7 @@ def time_pool(args) -> dict:
     gen = np.random.default_rng(args.seed)
     archs = [space.sample(gen) for _ in range(args.pool)]
     report = validate(table, archs=archs, device=device, profiler=profiler, group_size=args.pool,
-                      repeats=2, progress=False, normalise=False)
+                      repeats=2, progress=False, drift_reference="none")
     print(f"timed {len(table)} layers and {args.pool} networks x 2 passes in "
           f"{time.perf_counter() - start:.0f} s ({args.clock} clock, {args.threads} thread(s))")
     return {"layers": [table.layer_latencies(a).tolist() for a in archs],
@@ -119,7 +125,7 @@ def main() -> None:
     last = float("nan")
     print(f"{'design':<9} {'nets':>4} {'gamma mean':>10} {'sd':>5} {'g=1':>5} {'tau':>6} {'+-':>5} {'within10':>8}")
     for k in (8, 16, 24):
-        for name, design in (("quantile", quantile_design), ("contrast", _contrast_design)):
+        for name, design in (("quantile", quantile_design), ("contrast", contrast_design)):
             gammas, taus, within = [], [], []
             for perm in splits:
                 cand, test = perm[: n // 2], perm[n // 2:]

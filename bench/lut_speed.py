@@ -33,13 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _results import BenchRun  # noqa: E402
 
-from hardware import LatencyTable, enumerate_layers, get_device  # noqa: E402
-from hardware._table import COLUMNS, fit_calibration  # noqa: E402
+from hardware import LatencyTable, fit_calibration, get_device  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
 
 def synthetic_table(space, shape, classes) -> LatencyTable:
-    specs = enumerate_layers(space, shape, classes).specs
+    specs = space.realisable_layers(shape, classes).specs
     rows = [{"key": s.key, "op": s.op, "params": "{}", "in_shape": "", "out_shape": "",
              "latency_ms": 0.01 + zlib.crc32(s.key.encode()) % 997 / 100, "min_ms": 0.0, "p10_ms": 0.0,
              "median_ms": 0.0, "p90_ms": 0.0, "mean_ms": 0.0, "n_runs": 1} for s in specs]
@@ -50,7 +49,7 @@ def synthetic_table(space, shape, classes) -> LatencyTable:
             "device": device.fingerprint(), "device_options": device.options(),
             "input_shape": list(shape), "num_classes": classes, "statistic": "p10",
             "created": "synthetic", "calibration": {**fit_calibration([1, 2, 3], [1.2, 2.3, 3.4])}}
-    return LatencyTable(pd.DataFrame(rows, columns=list(COLUMNS)), meta, space)
+    return LatencyTable(pd.DataFrame(rows, columns=list(LatencyTable.COLUMNS)), meta, space)
 
 
 def best_of(fn, repeats: int) -> float:

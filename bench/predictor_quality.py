@@ -56,7 +56,6 @@ from predictors import (  # noqa: E402
     kendall_tau,
     learning_curve,
     mape,
-    plot_learning_curve,
     proxy_matrix,
     read_arch_table,
     split_half_reliability,
@@ -134,7 +133,9 @@ def section_accuracy(space, archs, y, standalone, args, run: BenchRun) -> float:
             run.figure(f"{model} tau@{n}", round(float(t), 3))
         run.figure(f"{model} rho@{sizes[-1]}", round(float(np.mean([r["spearman"] for r in last])), 3))
         run.figure(f"{model} MAE@{sizes[-1]}", round(float(np.mean([r["mae"] for r in last])), 4))
-    png = plot_learning_curve(rows, args.png, title=f"OFA {args.dataset}: inherited accuracy ({args.features} features)")
+    from nas.plots import plot_learning_curve
+
+    png = plot_learning_curve(args.png, rows, title=f"OFA {args.dataset}: inherited accuracy ({args.features} features)")
     print(f"plot: {png}")
 
     at = 100 if 100 in sizes else sizes[-1]

@@ -48,6 +48,7 @@ from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
 from hardware import LatencyTable, Profiler, get_device
+from nas.config import parse
 from predictors import split_half_reliability
 from search_spaces import get_space
 from supernets import (
@@ -318,19 +319,19 @@ def main() -> None:
             supernet, checkpoint = load_supernet(run_dir)
         except SupernetError as exc:
             raise SystemExit(f"--supernet: {exc}") from None
-        if checkpoint.get("data") != args.dataset:
-            raise SystemExit(f"--supernet {run_dir}: trained on {checkpoint.get('data')!r}, not {args.dataset!r}")
-        config = OFATrainConfig.from_dict(checkpoint["config"])
-        options = dict(checkpoint["space_options"])
+        if checkpoint.data != args.dataset:
+            raise SystemExit(f"--supernet {run_dir}: trained on {checkpoint.data!r}, not {args.dataset!r}")
+        config = parse(OFATrainConfig, checkpoint.config)
+        options = dict(checkpoint.space_options)
         space = get_space("mobilenetv3_ofa", **options)
     else:
         phases = sandwich_schedule(args.epochs, lr=args.lr, sandwich_resolution=args.sandwich_resolution)
-        config = OFATrainConfig(space="mobilenetv3_ofa", space_options=options, phases=phases,
-                                data=args.dataset, batch_size=64, seed=args.seed, checkpoint_every=100,
+        config = OFATrainConfig(phases=phases, batch_size=64, seed=args.seed, checkpoint_every=100,
                                 calib_images=args.calib_images)
         suffix = "" if args.dataset == "digits" else f"_{args.dataset}"
         run_dir = OUT / (("ofa_run_quick" if args.quick else "ofa_run") + suffix)
-        supernet = train_supernet(space, config, data, run_dir, resume=True, progress=False).supernet
+        supernet = train_supernet(space, config, data, run_dir, resume=True, progress=False,
+                                  space_options=options).supernet
     print(f"supernet trained ({[(p.name, p.epochs, p.lr, p.schedule) for p in config.phases]}) "
           f"in {time.perf_counter() - t0:.0f} s; final val accuracy {final_val_acc(run_dir)}", flush=True)
     if args.train_only:

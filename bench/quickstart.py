@@ -36,11 +36,12 @@ def main() -> None:
     if args.run_dir:
         run_dir, wall = Path(args.run_dir), None
     else:
-        from nas.run import load_experiment, run_experiment
+        from nas.experiment import load_experiment
+        from nas.run import run_experiment
 
         run_dir = Path(tempfile.mkdtemp(prefix="quickstart-"))
         start = time.perf_counter()
-        run_experiment(load_experiment(args.config), run_dir, progress=False, echo=False)
+        run_experiment(load_experiment(args.config, "run"), run_dir, progress=False, echo=False)
         wall = time.perf_counter() - start
     times = stage_times(run_dir)
     for name, seconds in times.items():

@@ -71,21 +71,23 @@ def work_trial(config) -> None:
 
     spec = config["trial"]
     exp = spec["experiment"]
-    problem = work_problem(exp["repeats"])
+    problem = work_problem(config["repeats"])
     engine = get_engine("random", problem.space, seed=exp["seed"])
+    budget = exp["search"]["evaluations"]
     start = time.perf_counter()
-    result = run_search(problem, engine, exp["budget"], batch_size=exp["budget"],
+    result = run_search(problem, engine, budget, batch_size=budget,
                         storage=str(Path(spec["trial_dir"]) / "s.db"), study_name="w", resume=True)
     tune.report({"evaluations": len(result), "seconds": time.perf_counter() - start})
 
 
 def write_sweep(folder: Path, trials: int, budget: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    base = {"space": SPACE, "objectives": [{"type": "params"}, {"type": "flops"}],
-            "engine": {"name": "random"}, "budget": budget, "batch_size": budget, "seed": 0,
-            "study": "b"}
+    base = {"name": "bench", "seed": 0, "space": SPACE,
+            "search": {"engine": "random", "objectives": [{"type": "params"}, {"type": "flops"}],
+                       "evaluations": budget, "batch_size": budget, "study": "b"}}
     (folder / "base.yaml").write_text(yaml.safe_dump(base))
-    sweep = {"name": "bench", "base": "base.yaml", "grid": {"seed": list(range(trials))}}
+    sweep = {"name": "bench", "base": "base.yaml", "command": "search",
+             "grid": {"seed": list(range(trials))}}
     path = folder / "sweep.yaml"
     path.write_text(yaml.safe_dump(sweep))
     return path
@@ -216,8 +218,7 @@ def main() -> None:
 
 def _with_repeats(repeats: int):
     def trainable(config) -> None:
-        config["trial"]["experiment"]["repeats"] = repeats
-        work_trial(config)
+        work_trial({**config, "repeats": repeats})
 
     return trainable
 

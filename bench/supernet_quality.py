@@ -56,11 +56,11 @@ from search_spaces import get_space
 from supernets import (
     OFASupernet,
     OFATrainConfig,
+    accuracy,
     evaluate_subnet,
     sandwich_schedule,
     train_supernet,
 )
-from supernets._ofa.evaluate import accuracy
 from supernets.data import load_dataset
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -243,10 +243,10 @@ def main() -> None:
                                sandwich_resolution=args.sandwich_resolution)
     if args.quick:
         phases = tuple(dataclasses.replace(p, steps=3, warmup_steps=0) for p in phases)
-    config = OFATrainConfig(space="mobilenetv3_ofa", space_options=options, data=args.dataset,
-                            phases=phases, batch_size=64, seed=args.seed, checkpoint_every=100,
+    config = OFATrainConfig(phases=phases, batch_size=64, seed=args.seed, checkpoint_every=100,
                             kd_weight=args.kd_weight, kd_temperature=args.kd_temperature)
-    ident = json.dumps({"config": config.to_dict(), "heldout": args.heldout}, sort_keys=True)
+    ident = json.dumps({"config": config.to_dict(), "space_options": options, "data": args.dataset,
+                        "heldout": args.heldout}, sort_keys=True)
     run_id = hashlib.sha256(ident.encode()).hexdigest()[:12]
     run_dir = OUT / "supernet_quality_runs" / ("quick" if args.quick else run_id)
     print(f"supernet {run_id}: {args.epochs} epochs, lr {args.lr}, n_random {args.n_random}, "
@@ -255,7 +255,8 @@ def main() -> None:
           f"{min(calib, len(data.train))} training images; training (or resuming) in {run_dir} ...",
           flush=True)
     t0 = time.perf_counter()
-    result = train_supernet(space, config, data, run_dir, resume=not args.quick, progress=False)
+    result = train_supernet(space, config, data, run_dir, resume=not args.quick, progress=False,
+                            space_options=options)
     t_super = time.perf_counter() - t0
     net = result.supernet
 

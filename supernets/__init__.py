@@ -3,6 +3,7 @@
 from supernets._darts import (
     DartsConfig,
     DartsResult,
+    DartsSearch,
     DartsSupernet,
     LatencyLookup,
     StandaloneResult,
@@ -27,6 +28,7 @@ __all__ = [
     "DYNAMIC_OPS",
     "DartsConfig",
     "DartsResult",
+    "DartsSearch",
     "DartsSupernet",
     "DynamicOp",
     "KernelTransform",

@@ -34,7 +34,7 @@ from supernets._darts.supernet import DartsSupernet, LatencyLookup
 from supernets._darts.train import batches, evaluate
 from supernets.errors import SupernetError
 
-__all__ = ["DartsResult", "search_darts", "table_latency"]
+__all__ = ["DartsResult", "DartsSearch", "search_darts", "table_latency"]
 
 FORMAT = "darts-run/1"
 DERIVE_ONLY = ("derive", "tune_steps", "eval_batches")
@@ -75,8 +75,13 @@ def _optimizer(kind: str, params: list[nn.Parameter], lr: float, weight_decay: f
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
 
 
-class _Search:
-    """The state of one search: supernet, optimisers, schedule, data order, epoch."""
+class DartsSearch:
+    """The state of one search: supernet, optimisers, schedule, data order, epoch.
+
+    :func:`search_darts` drives it epoch by epoch; ``weight_step`` and ``arch_step`` are
+    the two halves of one bilevel step (public for step-level measurements, e.g.
+    ``bench/darts_memory.py``).
+    """
 
     def __init__(self, space: SearchSpace, config: DartsConfig, data, table: LatencyLookup | None,
                  latency_weight: float) -> None:
@@ -279,7 +284,7 @@ def search_darts(space: SearchSpace, config: DartsConfig, data, run_dir: str | P
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = _metadata(space, config, data, latency_weight, space_options)
-    search = _Search(space, config, data, latency_table, latency_weight)
+    search = DartsSearch(space, config, data, latency_table, latency_weight)
     metrics: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     ckpt, ckpt_meta = run_dir / "checkpoint.pt", run_dir / "checkpoint.json"
@@ -332,7 +337,7 @@ def _derive_settings(config: DartsConfig) -> dict[str, Any]:
     return {k: getattr(config, k) for k in DERIVE_ONLY}
 
 
-def _derive(search: _Search, config: DartsConfig, space: SearchSpace, run_dir: Path) -> Architecture:
+def _derive(search: DartsSearch, config: DartsConfig, space: SearchSpace, run_dir: Path) -> Architecture:
     done = run_dir / "derived.json"
     if done.is_file():  # a finished run: derivation (which may retune weights) is not repeated
         saved = json.loads(done.read_text())

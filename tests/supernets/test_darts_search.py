@@ -41,7 +41,7 @@ def test_resume_after_an_interruption_is_bit_exact(tmp_path, monkeypatch):
     space, data = tiny_nb201(), tiny_digits()
     straight = search_darts(space, _config(order=2), data, tmp_path / "a")
 
-    real = search_module._Search.run_epoch
+    real = search_module.DartsSearch.run_epoch
     calls = []
 
     def interrupted(self, bar):
@@ -50,10 +50,10 @@ def test_resume_after_an_interruption_is_bit_exact(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, bar)
 
-    monkeypatch.setattr(search_module._Search, "run_epoch", interrupted)
+    monkeypatch.setattr(search_module.DartsSearch, "run_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         search_darts(space, _config(order=2), data, tmp_path / "b")
-    monkeypatch.setattr(search_module._Search, "run_epoch", real)
+    monkeypatch.setattr(search_module.DartsSearch, "run_epoch", real)
     resumed = search_darts(space, _config(order=2), data, tmp_path / "b")
     assert same_state(straight.supernet.state_dict(), resumed.supernet.state_dict())
     assert resumed.arch == straight.arch
@@ -75,7 +75,7 @@ def test_second_order_step_runs_and_differs_from_first_order():
     xv, yv = data.val.tensors[0][:32], data.val.tensors[1][:32]
     alphas = []
     for order in (1, 2):
-        s = search_module._Search(space, _config(order=order, a_lr=0.01), data, None, 0.0)
+        s = search_module.DartsSearch(space, _config(order=order, a_lr=0.01), data, None, 0.0)
         before = [p.detach().clone() for p in s.net.weight_parameters()]
         s.arch_step(x, y, xv, yv)
         after = s.net.weight_parameters()
