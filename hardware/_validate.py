@@ -118,7 +118,7 @@ def validate(table: LatencyTable, n: int = 100, rng: np.random.Generator | int |
       validated ones; the group's factor is the median of their build-time over
       their current timings. They are the same kind of workload as the networks
       validated, so they slow down alike (measured: the small reference network
-      tracked whole networks' drift only partly, see bench/README.md). The
+      tracked whole networks' drift only partly, see docs/decisions/latency-validation-drift.md). The
       comparison is then about the table's *relative* accuracy across networks,
       the part a table can get right; the factors are in ``info["drift"]``.
       The reference network, when the table has a usable one, is timed beside

@@ -215,11 +215,11 @@ class NSGA2(_PopulationEngine):
 
     Args:
         population_size: survivors after each selection.
-        crossover_prob: probability of crossover before mutation. The default 0.5
-            (not the textbook 0.9) is measured: on nb201 (bench/search_quality.py's
-            problem, 20 seeds) it reaches 99% of the exact front's hypervolume in a
-            median 325 evaluations instead of 465, with the same hypervolume on
-            mobilenetv3_ofa at 1,000 evaluations (bench/README.md, Search quality).
+        crossover_prob: probability of crossover before mutation. The default 0.5 (not
+            the textbook 0.9) was chosen on nb201 with seeds other than the bench's; with
+            it and duplicate-free offspring, ours reaches 99% of nb201's exact front in a
+            median 320 evaluations against Optuna NSGA-II's 460
+            (``bench/search_quality.py --seeds 10``; docs/decisions/nsga2-defaults.md).
         mutation_rate: besides the one mutated decision, each reached decision also
             changes with this probability (``None``: exactly one mutation per child).
     """

@@ -51,7 +51,7 @@ class AccuracyPredictor(ABC):
     """
 
     name: ClassVar[str] = ""
-    # measured on two OFA ground truths (bench/README.md, Predictors): the compact
+    # measured on two OFA ground truths (docs/decisions/accuracy-predictors.md): the compact
     # encoding plus log FLOPs / params lifted the tau at 100 archs of ridge, GP and
     # the MLP on both (GBDT keeps the one-hot encoding, see its class)
     default_encoding: ClassVar[str] = "compact"

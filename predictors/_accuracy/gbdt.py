@@ -81,7 +81,7 @@ class GBDTPredictor(AccuracyPredictor):
     they gain nothing from the compact encoding, and log FLOPs / params columns
     invite early splits on them: at 100 archs of the digits_aug ground truth, tau
     0.757 (one-hot) vs 0.716 (compact + complexity) and 0.709 (one-hot + complexity)
-    (bench/README.md, Predictors).
+    (docs/decisions/accuracy-predictors.md).
 
     Args:
         n_estimators: boosting rounds per member.

@@ -29,7 +29,7 @@ Method (what and why):
 
 Why not more: on the OFA digits bench (bench/predictor_quality.py, 8 proxies
 cached for 600 archs, 100 random label/test splits, paired differences with
-their standard error, see bench/README.md) the previous version of this class
+their standard error, see docs/decisions/proxy-combination.md) the previous version of this class
 (5-fold CV among every single proxy with both signs, ridge and a random weight
 search) lost to the single proxy picked on the same labels by 0.11 / 0.03 tau
 at 10 / 20 labels; fitting the weights to the labelled tau directly (RoBoT's
