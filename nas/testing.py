@@ -26,7 +26,7 @@ import numpy as np
 
 from nas.objectives import CallableObjective
 from nas.search import Constraint, Problem, SearchEngine, evaluate_batch, load_result, run_search
-from nas.storage import Record, StudySession
+from nas.storage import Record, StudySession, storage_url
 from search_spaces import Architecture, ArchitectureError, SearchSpace, get_space
 
 __all__ = [
@@ -233,7 +233,7 @@ def check_resume(make: EngineFactory, problem: Problem | None = None) -> None:
     reference = list(search(None, False).history["arch_key"])
     evaluated.clear()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'study.db'}"
+        url = storage_url(str(Path(tmp) / "study.db"))
         try:
             search(url, False, stop_at=BATCHES // 2 + 1)
         except _Interrupted:
