@@ -22,6 +22,7 @@ from nas.run._context import Logger, RunContext
 from nas.run._darts import DartsRunResult, darts_pipeline
 from nas.run._stages import StageCache, atomic_write_text
 from nas.search import Problem
+from search_spaces import Architecture
 
 __all__ = ["RunResult", "make_context", "run_experiment"]
 
@@ -35,6 +36,11 @@ class RunResult:
     baseline: dict[str, Any]
     predictor_quality: dict[str, float]
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def archs(self) -> list[Architecture]:
+        """The chosen subnets, in the order of :attr:`chosen`."""
+        return [Architecture.from_json(item["arch"]) for item in self.chosen]
 
 
 def make_context(exp: Experiment, run_dir: str | Path, progress: bool | None = None,

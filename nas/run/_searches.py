@@ -73,11 +73,11 @@ def _search(ctx: RunContext, supernet: TrainedSupernet, table: DeviceTable,
     if front.empty:
         raise ConfigError(f"search: no architecture meets latency_ms <= {budget:g} on {device}; "
                           "raise the budget")
-    best = front.loc[front["accuracy"].idxmax()]
+    best = result.best("accuracy")
     ctx.log(f"[search {device} <= {budget:g} ms] {len(result)} evaluated, front {len(front)}, "
             f"best predicted accuracy {best['accuracy']:.3f} at {best['latency_ms']:.3f} ms")
     return {"device": device, "budget_ms": budget, "study": study, "storage": storage,
-            "history": str(folder / "history.csv"), "arch": best["arch"],
+            "history": str(folder / "history.csv"), "arch": best.arch.to_json(),
             "predicted_accuracy": float(best["accuracy"]), "table_latency_ms": float(best["latency_ms"])}
 
 

@@ -65,6 +65,10 @@ def test_tiny_run_writes_every_artefact(tiny_run):
     (chosen,) = result.chosen
     assert chosen["table_latency_ms"] <= chosen["budget_ms"]
     assert 0.0 <= chosen["test_accuracy"] <= 1.0 and chosen["measured_latency_ms"] > 0
+    (arch,) = result.archs  # the chosen subnet as a value, the most accurate feasible one
+    assert arch.to_json() == chosen["arch"]
+    feasible = front[front["latency_ms"] <= chosen["budget_ms"]]
+    assert chosen["predicted_accuracy"] == pytest.approx(feasible["accuracy"].max())
     report = (out / "report.md").read_text()
     assert "Chosen subnets" in report and "Random-architecture baseline" in report
 
