@@ -93,11 +93,17 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
-    def register(self, name: str, *, replace: bool = False) -> Callable[[T], T]:
-        """Decorator form of :meth:`add`; returns the decorated object unchanged."""
+    def register(self, name: str, *, replace: bool = False,
+                 name_attribute: str | None = None) -> Callable[[T], T]:
+        """Decorator form of :meth:`add`; returns the decorated object (with its
+        ``name_attribute``, when given, set to ``name``: engine and predictor classes
+        know the name they are registered under)."""
 
         def decorator(item: T) -> T:
-            return self.add(name, item, replace=replace)
+            self.add(name, item, replace=replace)
+            if name_attribute is not None:
+                setattr(item, name_attribute, name)
+            return item
 
         return decorator
 

@@ -162,13 +162,7 @@ ENGINES: Registry[type[SearchEngine]] = Registry("engine", SearchError)
 
 def register_engine(name: str, *, replace: bool = False) -> Callable[[type[SearchEngine]], type[SearchEngine]]:
     """Class decorator adding an engine to the registry under ``name`` (sets ``cls.name``)."""
-
-    def deco(cls: type[SearchEngine]) -> type[SearchEngine]:
-        ENGINES.add(name, cls, replace=replace)
-        cls.name = name
-        return cls
-
-    return deco
+    return ENGINES.register(name, replace=replace, name_attribute="name")
 
 
 def list_engines() -> list[str]:

@@ -162,13 +162,7 @@ PREDICTORS: Registry[type[AccuracyPredictor]] = Registry("predictor", PredictorE
 def register_predictor(name: str, *, replace: bool = False
                        ) -> Callable[[type[AccuracyPredictor]], type[AccuracyPredictor]]:
     """Class decorator registering an :class:`AccuracyPredictor` under ``name`` (sets ``name``)."""
-
-    def decorator(klass: type[AccuracyPredictor]) -> type[AccuracyPredictor]:
-        PREDICTORS.add(name, klass, replace=replace)
-        klass.name = name
-        return klass
-
-    return decorator
+    return PREDICTORS.register(name, replace=replace, name_attribute="name")
 
 
 def list_predictors() -> list[str]:

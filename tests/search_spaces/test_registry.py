@@ -114,3 +114,13 @@ def test_entry_point_plugins_load_on_a_miss(monkeypatch, tmp_path):
         assert SPACES.get("ep_space_for_test") is not None
     finally:
         SPACES.remove("ep_space_for_test")
+
+
+def test_register_can_name_the_registered_class():
+    reg = Registry("engine")
+
+    @reg.register("greedy", name_attribute="name")
+    class Greedy:
+        name = ""
+
+    assert reg.get("greedy") is Greedy and Greedy.name == "greedy"
