@@ -255,6 +255,11 @@ def _learning_curve_figure(rows: Sequence[Mapping[str, Any]], metric: str, title
         ax.plot(sizes, mean, marker="o", label=model)
         ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    sizes = sorted({r["n_train"] for r in rows})
+    ax.set_xticks(sizes, [str(n) for n in sizes])  # the sizes measured, not powers of ten
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training architectures")
     ax.set_ylabel(f"{metric} on held-out architectures")
     ax.grid(alpha=0.3)
