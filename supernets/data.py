@@ -13,20 +13,37 @@ torchvision and without downloading.
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["DataError", "DataSplits", "load_dataset", "DATASETS"]
+__all__ = ["DATASETS", "DataConfig", "DataError", "DataSplits", "load_dataset"]
 
 DATASETS = ("digits", "digits_aug", "cifar10")
 
 
 class DataError(ValueError):
     """A data set cannot be loaded (unknown name, missing or malformed local files)."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data set of an experiment (its ``data:`` section).
+
+    ``digits`` and ``digits_aug`` are embedded; ``cifar10`` reads the standard python
+    batches from ``root`` (a local folder, relative to the experiment file). The split
+    seed is the experiment's ``seed``.
+    """
+
+    name: str = "digits"
+    root: str | None = field(default=None, metadata={"path": "file"})
+
+    def __post_init__(self) -> None:
+        if self.name not in DATASETS:
+            raise DataError(f"name: unknown data set {self.name!r}; valid: {', '.join(DATASETS)}")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from nas.experiment._objectives import (
     register_objective_type,
 )
 from nas.experiment._schema import (
-    DataSection,
     DeviceSection,
     Experiment,
     ExportSection,
@@ -34,7 +33,6 @@ from nas.experiment._validate import COMMANDS, load_experiment, load_plugins, va
 __all__ = [
     "COMMANDS",
     "OBJECTIVE_TYPES",
-    "DataSection",
     "DeviceSection",
     "Experiment",
     "ExportSection",

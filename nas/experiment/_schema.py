@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 from nas.errors import ConfigError
 from supernets import DartsConfig, OFATrainConfig
+from supernets.data import DataConfig
+from supernets.runtime import ComputeConfig
 
 __all__ = [
-    "DataSection",
     "DeviceSection",
     "Experiment",
     "ExportSection",
@@ -37,16 +38,6 @@ __all__ = [
 ]
 
 EXPORT_FORMATS = ("state_dict", "torchscript", "onnx")
-
-
-@dataclass(frozen=True)
-class DataSection:
-    """The data set: ``digits`` and ``digits_aug`` are embedded; ``cifar10`` reads the
-    standard python batches from ``root`` (a local folder, relative to the file).
-    The split seed is the experiment's ``seed``."""
-
-    name: Literal["digits", "digits_aug", "cifar10"] = "digits"
-    root: str | None = field(default=None, metadata={"path": "file"})
 
 
 @dataclass(frozen=True)
@@ -158,7 +149,8 @@ class SearchSection:
     Both: ``engine`` (``nas.search.list_engines()``) with ``options``, ``evaluations``
     in batches of ``batch_size``; ``storage``: the study database, a SQLite file in the
     run folder or an SQLAlchemy URL (``postgresql://...``) shared by several runs;
-    ``study``: the study name (default: the experiment's name).
+    ``study``: the study name (default: the experiment's name). ``seeds``: repeat
+    every search once per seed (default: the experiment's ``seed`` alone).
     """
 
     engine: str = "evolution"
@@ -171,6 +163,7 @@ class SearchSection:
     devices: tuple[str, ...] = ()
     budgets_ms: tuple[float, ...] = ()
     budget_quantiles: tuple[float, ...] = (0.3, 0.7)
+    seeds: tuple[int, ...] = ()
     accuracy: Literal["predicted", "supernet"] = "predicted"
     storage: str = "study.db"
     study: str | None = None
@@ -224,15 +217,16 @@ class Experiment:
     ``plugins``: Python modules (dotted names) or ``.py`` files (relative to the file)
     imported before any name is resolved, so that spaces, ops, engines, predictors,
     devices and objective types they register can be named here. ``seed`` seeds
-    everything (data split, supernet, predictor, engines). ``threads``: torch intra-op
-    threads of the run (default: torch's choice).
+    everything (data split, supernet, predictor, engines). ``compute``: device,
+    precision, threads and processes of every stage that runs a network
+    (``supernets.runtime.ComputeConfig``). ``data``: ``supernets.data.DataConfig``.
     """
 
     name: str = "experiment"
     seed: int = 0
-    threads: int | None = field(default=None, metadata={"ge": 1})
     plugins: tuple[str, ...] = field(default=(), metadata={"path": "plugin"})
-    data: DataSection = field(default_factory=DataSection)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     space: SpaceSection = field(default_factory=SpaceSection)
     supernet: SupernetSection = field(default_factory=SupernetSection)
     devices: tuple[DeviceSection, ...] = (DeviceSection("cpu1", options={"threads": 1}),)

@@ -69,8 +69,8 @@ def train_experiment_supernet(exp: Experiment, run_dir: str | Path, restart: boo
     from supernets import train_supernet
     from supernets.data import load_dataset
 
-    if exp.threads is not None:
-        torch.set_num_threads(exp.threads)
+    if exp.compute.threads is not None:
+        torch.set_num_threads(exp.compute.threads)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_manifest(run_dir, exp, command)

@@ -54,8 +54,8 @@ def make_context(exp: Experiment, run_dir: str | Path, progress: bool | None = N
     from search_spaces import get_space
     from supernets.data import load_dataset
 
-    if exp.threads is not None:
-        torch.set_num_threads(exp.threads)
+    if exp.compute.threads is not None:
+        torch.set_num_threads(exp.compute.threads)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(exp), sort_keys=False))

@@ -119,7 +119,7 @@ def test_changed_search_budget_reruns_only_the_search(tiny_run, tmp_path):
         ({"search": {"objectives": [{"type": "flops"}]}}, "search.objectives: `nas run` searches accuracy"),
         ({"search": {"evaluations": 0}}, "search.evaluations: must be >= 1, got 0"),
         ({"search": {"budget_quantiles": [1.5]}}, "search.budget_quantiles[0]: must be in (0, 1)"),
-        ({"data": {"name": "mnist"}}, "data.name: 'mnist' is not allowed; allowed values: 'digits', 'digits_aug', 'cifar10'"),
+        ({"data": {"name": "mnist"}}, "data.name: unknown data set 'mnist'; valid: digits, digits_aug, cifar10"),
         ({"space": {"name": "nb202"}}, "space.name: unknown space 'nb202'"),
         ({"space": {"name": "nb201"}}, "supernet.type: an OFA supernet cannot serve space 'nb201'"),
         ({"space": {"name": "nb201", "options": {"chanels": 3}}}, "space.options: space 'nb201' has no option 'chanels'"),

@@ -12,7 +12,7 @@ from search_spaces import Architecture, get_space
 
 CONFIG = """
 name: tiny_darts
-threads: 1
+compute: {threads: 1}
 space: {name: nb201, options: {channels: 4, cells_per_stage: 1}}
 data: {name: digits}
 supernet:
