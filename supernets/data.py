@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
-__all__ = ["DATASETS", "DataConfig", "DataError", "DataSplits", "load_dataset"]
+__all__ = ["DATASETS", "DataConfig", "DataError", "DataSplits", "load_dataset", "make_loader"]
 
 DATASETS = ("digits", "digits_aug", "cifar10")
 
@@ -191,3 +191,48 @@ def load_dataset(name: str = "digits", root: str | Path | None = None, seed: int
     if name == "cifar10":
         return _cifar10(root, seed, val_frac)
     raise DataError(f"unknown data set {name!r}; valid data sets: {', '.join(DATASETS)}")
+
+
+class _Skip(Sampler[int]):
+    """The indices of ``sampler`` after the first ``skip`` (nothing skipped is read)."""
+
+    def __init__(self, sampler: Sampler[int], skip: int) -> None:
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self):
+        return iter(list(self.sampler)[self.skip:])
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.skip)  # type: ignore[arg-type]
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                epoch: int = 0, start_batch: int = 0, rank: int = 0, world_size: int = 1,
+                drop_last: bool = True, num_workers: int = 0, pin_memory: bool = False
+                ) -> DataLoader:
+    """A ``DataLoader`` over ``dataset`` for one epoch, the same on every process.
+
+    The order is torch's ``DistributedSampler`` with ``seed`` and ``epoch``: every rank
+    draws the same permutation and takes every ``world_size``-th index from ``rank``, so
+    ``world_size`` processes with ``batch_size`` each see, step for step, the samples
+    that one process with ``world_size * batch_size`` sees. ``start_batch`` skips the
+    epoch's first batches without reading them (resume mid-epoch).
+
+    Args:
+        batch_size: samples per batch of this process.
+        shuffle: a seeded permutation per epoch (False: the data set's order).
+        drop_last: drop the epoch's last incomplete batch (and the samples that do not
+            divide evenly among the ranks).
+        num_workers, pin_memory: as ``torch.utils.data.DataLoader``; with workers they
+            persist across the epoch's iterations.
+    """
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    sampler: Sampler[int] = DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                               shuffle=shuffle, seed=seed, drop_last=drop_last)
+    sampler.set_epoch(epoch)
+    if start_batch:
+        sampler = _Skip(sampler, start_batch * batch_size)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+                      num_workers=num_workers, pin_memory=pin_memory,
+                      persistent_workers=num_workers > 0)
