@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -36,31 +37,99 @@ import yaml
 
 from nas.errors import ConfigError
 
-__all__ = ["load_yaml", "parse", "resolve_paths", "to_dict"]
+__all__ = ["MAX_VALUES", "load_yaml", "parse", "resolve_paths", "to_dict"]
 
 T = TypeVar("T")
 
 _FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
 
 
+MAX_VALUES = 100_000
+"""Values a file may hold once its aliases are expanded (a "billion laughs" file is refused)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that reads ``1e-3`` and ``5e4`` (no dot) as floats, as YAML 1.2."""
+    """``yaml.SafeLoader`` that reads ``1e-3`` and ``5e4`` (no dot) as floats, as YAML 1.2,
+    and refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key].line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
 
 
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Values under ``node`` with every alias expanded, counted without expanding them."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once (the constructor refuses it later)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(v, memo) for v in node.value)
+    memo[id(node)] = min(size, 10 * MAX_VALUES)
+    return memo[id(node)]
+
+
+def _text(path: Path) -> str:
+    """The file as text: UTF-8, or UTF-16/32 with a byte-order mark; binary is refused."""
+    raw = path.read_bytes()
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                       (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError:
+                break
+    if b"\x00" in raw:
+        raise ConfigError(f"{path}: not a text file (it holds NUL bytes); expected YAML")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {raw[exc.start]:#04x}); "
+                          "save the file as UTF-8") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping safely; errors name the file (and line for syntax errors)."""
+    """Read a YAML mapping safely; errors name the file (and line for syntax errors).
+
+    Refused with one line: binary or undecodable files, duplicate keys, and aliases
+    that expand to more than :data:`MAX_VALUES` values (a "billion laughs" file).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506  (a SafeLoader)
+        text = _text(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+                raise ConfigError(f"{path}: its aliases expand to more than {MAX_VALUES:,} "
+                                  "values; refused (write the values out)")
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply (or a recursive alias)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -195,6 +264,8 @@ def _scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         number = _number(value)
         if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{path}: must be a finite number, got {value!r}")
             return number
     elif tp is int:
         number = _number(value)

@@ -21,7 +21,7 @@ from search_spaces._slots import Slots
 from search_spaces._vector import VectorIndex, vectorisable
 from search_spaces.architecture import Architecture
 from search_spaces.derivation import ArchDecider, FallbackDecider, RandomDecider, derive
-from search_spaces.errors import ArchitectureError
+from search_spaces.errors import ArchitectureError, SearchSpaceError
 from search_spaces.grammar import Grammar
 from search_spaces.layers import LayerSpec
 from search_spaces.ops import Shape
@@ -67,6 +67,11 @@ class SearchSpace:
         self.description = description
         self.input_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
+        if not self.input_shape or not all(isinstance(d, int) and d > 0 for d in self.input_shape):
+            raise SearchSpaceError(f"input_shape: must be positive integers, got "
+                                   f"{list(input_shape)}")
+        if self.num_classes < 1:
+            raise SearchSpaceError(f"num_classes: must be >= 1, got {num_classes}")
         self._plans = functools.lru_cache(maxsize=4096)(self._plan_uncached)
         # Keys of architectures this space derived itself (sample, mutate, crossover,
         # suggest, validate): members by construction, so validate() skips the walk.

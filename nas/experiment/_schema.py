@@ -16,6 +16,7 @@ file in the run folder.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -223,7 +224,7 @@ class Experiment:
     """
 
     name: str = "experiment"
-    seed: int = 0
+    seed: int = field(default=0, metadata={"ge": 0, "le": 2**32 - 1})
     plugins: tuple[str, ...] = field(default=(), metadata={"path": "plugin"})
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -237,6 +238,9 @@ class Experiment:
     report: ReportSection = field(default_factory=ReportSection)
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", self.name):
+            raise ConfigError(f"name: {self.name!r} must be a plain name (letters, digits, '.', "
+                              "'_', '-'; no path): it names the run folder")
         names = [d.name for d in self.devices]
         if not names:
             raise ConfigError("devices: at least one device is needed")

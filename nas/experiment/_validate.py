@@ -96,7 +96,11 @@ def _space(exp: Experiment) -> Any:
         SPACES.check_options(exp.space.name, exp.space.options)
         return get_space(exp.space.name, **exp.space.options)
     except ValueError as exc:
-        raise ConfigError(f"space.options: {exc}") from None
+        text = str(exc)
+        head = text.split(":", 1)[0]
+        if head in exp.space.options:  # the factory named the option: continue the key path
+            raise ConfigError(f"space.options.{text}") from None
+        raise ConfigError(f"space.options: {text}") from None
 
 
 def _check_ofa_space(exp: Experiment, space: Any) -> None:
@@ -150,6 +154,25 @@ def _check_engine(exp: Experiment) -> None:
     from nas.search import ENGINES
 
     _check_named(ENGINES, exp.search.engine, exp.search.options, "search.engine", "search.options")
+    _check_storage(exp.search.storage)
+
+
+def _check_storage(storage: str) -> None:
+    """A database URL parses and its driver imports (a file name needs nothing)."""
+    if "://" not in storage:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(storage)
+        url.get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(f"search.storage: not a database URL ({exc})") from None
+    except ImportError as exc:
+        hint = " (pip install 'hwnas[postgres]')" if storage.startswith("postgres") else ""
+        raise ConfigError(f"search.storage: the driver for {url.drivername!r} is not installed: "
+                          f"{exc.name or exc}{hint}") from None
 
 
 def _check_named(registry: Any, name: str, options: Mapping[str, Any], name_key: str,
@@ -181,6 +204,8 @@ def _check_devices(exp: Experiment) -> None:
         except ValueError as exc:
             raise ConfigError(f"{where}.options: {exc}") from None
         _check_keywords(Profiler, dev.profiler, f"{where}.profiler")
+        if dev.table is not None and not Path(dev.table).is_file():
+            raise ConfigError(f"{where}.table: no such file {dev.table}")
         if dev.table is None:
             try:
                 get_device(dev.kind, **dev.options)  # absent hardware and bad values fail here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from search_spaces.builtin._checks import positive
 from search_spaces.grammar import Cell, CellStack, Choice, Grammar, Op, Ref, Seq
 from search_spaces.ops import NUM_CLASSES
 from search_spaces.registry import register_space
@@ -28,6 +29,7 @@ def darts_ops() -> Choice:
 def darts(channels: int = 16, layers: int = 8, stem_multiplier: int = 3,
           input_shape=(3, 32, 32)) -> SearchSpace:
     """DARTS: ``layers`` cells, reduction cells at 1/3 and 2/3 depth doubling the channels."""
+    positive(channels=channels, layers=layers, stem_multiplier=stem_multiplier)
     cells, widths, c = {}, [], channels
     for k in range(layers):
         reduction = k in (layers // 3, 2 * layers // 3)

@@ -3,6 +3,7 @@ compositions over convolution, attention, MLP, norm, pooling and activation ops.
 
 from __future__ import annotations
 
+from search_spaces.builtin._checks import positive
 from search_spaces.grammar import Choice, Grammar, Op, Parallel, Ref, Residual, Seq, Value
 from search_spaces.ops import NUM_CLASSES
 from search_spaces.registry import register_space
@@ -16,6 +17,7 @@ def einspace_lite(channels: int = 32, max_depth: int = 6, input_shape=(3, 32, 32
     Channel splits halve the width at most ``max_depth - 2`` times, so ``channels``
     must be divisible by ``2 ** (max_depth - 2)`` (attention uses at most 2 heads).
     """
+    positive(channels=channels, max_depth=max_depth)
     if channels % 2 ** (max_depth - 1):
         raise ValueError(
             f"einspace_lite: channels ({channels}) must be divisible by 2**(max_depth-1) "

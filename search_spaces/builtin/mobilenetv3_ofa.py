@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from search_spaces.builtin._checks import positive
 from search_spaces.grammar import Grammar, Op, Repeat, Seq, Value
 from search_spaces.ops import NUM_CLASSES
 from search_spaces.registry import register_space
@@ -36,6 +37,8 @@ def mobilenetv3_ofa(
         resolutions, kernels, expands, depths: the elastic choices.
         input_shape: default (C, H, W) of the raw input, resized to the chosen resolution.
     """
+    positive(width_mult=width_mult, resolutions=resolutions, kernels=kernels, expands=expands,
+             depths=depths)
 
     def ch(c: int) -> int:
         return make_divisible(c * width_mult)

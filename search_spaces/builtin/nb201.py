@@ -8,6 +8,7 @@ detected (see tests for the count it yields).
 from __future__ import annotations
 
 from search_spaces.architecture import Architecture
+from search_spaces.builtin._checks import positive
 from search_spaces.errors import ArchitectureError
 from search_spaces.grammar import Cell, Choice, Grammar, Op, Ref, Seq
 from search_spaces.ops import NUM_CLASSES
@@ -26,6 +27,7 @@ def _edge_path(j: int, i: int) -> str:
 @register_space("nb201")
 def nb201(channels: int = 16, cells_per_stage: int = 5, input_shape=(3, 32, 32)) -> SearchSpace:
     """NAS-Bench-201: one cell genotype (4 nodes, 6 edges) in a 3-stage ResNet-like skeleton."""
+    positive(channels=channels, cells_per_stage=cells_per_stage)
     ops = Choice({
         "none": Op("zero"),
         "skip_connect": Op("skip"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from search_spaces.builtin._checks import positive
 from search_spaces.grammar import Grammar, Op, Repeat, Seq, Value
 from search_spaces.ops import NUM_CLASSES
 from search_spaces.registry import register_space
@@ -20,6 +21,7 @@ def transformer(
     input_shape: Sequence[int] = (3, 32, 32),
 ) -> SearchSpace:
     """Vision transformer: patch embedding of elastic dim, then elastic layers (heads, MLP ratio)."""
+    positive(dims=dims, depths=depths, heads=heads, mlp_ratios=mlp_ratios, patch=patch)
     bad = [(d, h) for d in dims for h in heads if d % h]
     if bad:
         raise ValueError(f"transformer space: heads must divide every dim, failing pairs {bad}")

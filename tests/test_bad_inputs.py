@@ -1,0 +1,90 @@
+"""Bad experiment files: each is one clear line naming the file or key, exit code 2,
+nothing written. Adding a case is one line: (file content, expected message part)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from nas.cli import main
+
+BASE = {
+    "name": "bad",
+    "space": {"name": "mobilenetv3_ofa",
+              "options": {"width_mult": 0.25, "resolutions": [8], "depths": [1],
+                          "kernels": [3], "expands": [3]}},
+    "devices": [{"name": "cpu1", "kind": "cpu", "options": {"threads": 1}}],
+    "predictor": {"name": "ridge", "train_archs": 12},
+    "search": {"evaluations": 20, "batch_size": 10},
+}
+
+
+def patched(**sections):
+    """BASE with some sections replaced (a key set to None is removed)."""
+    config = copy.deepcopy(BASE)
+    for key, value in sections.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return yaml.safe_dump(config)
+
+
+LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 7))
+
+CASES = [
+    # the YAML file itself
+    (b"\x00\x01garbage\xff", "not a text file"),
+    ("name: caf\xe9\n".encode("latin-1"), "line 1: not UTF-8 text"),
+    ("name: a\nseed: 1\nseed: 2\n", "line 3: invalid YAML: duplicate key 'seed'"),
+    ("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" + LAUGHS, "aliases expand to more than 100,000 values"),
+    ("name: [unclosed\n", "invalid YAML"),
+    ("- just\n- a list\n", "the top level must be a mapping"),
+    # values
+    (patched(seed=-1), "seed: must be >= 0, got -1"),
+    (patched(name="../../x"), "name: '../../x' must be a plain name"),
+    (patched(search={"budgets_ms": [float("nan")]}), "search.budgets_ms[0]: must be a finite number"),
+    (patched(search={"budgets_ms": [float("inf")]}), "search.budgets_ms[0]: must be a finite number"),
+    (patched(space={"name": "mobilenetv3_ofa", "options": {"width_mult": -1}}),
+     "space.options.width_mult: must be a positive number, got -1"),
+    (patched(devices=[{"name": "d", "table": "no/such/table.csv"}]), "devices[0].table: no such file"),
+    (patched(devices=[{"name": "d", "profiler": {"time_budget": 1}}]),
+     "devices[0].profiler.time_budget: unknown option (did you mean 'time_budget_s'?)"),
+    (patched(predictor={"name": "ridge", "options": {"alpah": 1}}), "predictor.options: predictor 'ridge' has no option 'alpah'"),
+    (patched(search={"engine": "nsga2", "options": {"populaton": 4}}), "search.options: engine 'nsga2' has no option 'populaton'"),
+    (patched(search={"storage": "nosuchdb://x/y"}), "search.storage: not a database URL"),
+    (patched(search={"storage": "mysql://u@localhost/nas"}), "search.storage: the driver for 'mysql' is not installed"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), CASES, ids=[str(i) for i in range(len(CASES))])
+def test_bad_file_is_one_clear_line(tmp_path, capsys, content, message):
+    path = tmp_path / "exp.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err, err
+    assert len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_utf16_file_with_byte_order_mark_is_read(tmp_path):
+    from nas.config import load_yaml
+
+    path = tmp_path / "exp.yaml"
+    path.write_bytes("name: x\nseed: 3\n".encode("utf-16"))
+    assert load_yaml(path) == {"name": "x", "seed": 3}
+
+
+def test_ordinary_anchors_still_work(tmp_path):
+    from nas.config import load_yaml
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("a: &opts {lr: 1e-3, steps: 5e4}\nb: *opts\n")
+    assert load_yaml(path) == {"a": {"lr": 0.001, "steps": 50000.0}, "b": {"lr": 0.001, "steps": 50000.0}}
