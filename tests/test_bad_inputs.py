@@ -88,3 +88,26 @@ def test_ordinary_anchors_still_work(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text("a: &opts {lr: 1e-3, steps: 5e4}\nb: *opts\n")
     assert load_yaml(path) == {"a": {"lr": 0.001, "steps": 50000.0}, "b": {"lr": 0.001, "steps": 50000.0}}
+
+
+def test_out_under_a_regular_file_is_one_line(tmp_path, capsys):
+    path = tmp_path / "exp.yaml"
+    path.write_text(patched())
+    (tmp_path / "file").write_text("x")
+    assert main(["run", str(path), "--out", str(tmp_path / "file" / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a part of the path is a file, not a folder" in err and len(err.splitlines()) == 1
+
+
+def test_closed_pipe_ends_quietly(monkeypatch):
+    import os
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader went away, as `nas ops | head -1` does once head exits
+    stream = os.fdopen(write, "w", buffering=1)
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        assert main(["ops"]) == 141
+    finally:
+        stream.close()

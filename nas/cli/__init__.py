@@ -9,13 +9,25 @@ packages): ``nas --help`` and every ``--help`` start without torch.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from nas.errors import ConfigError, is_user_error
 
 __all__ = ["build_parser", "main"]
+
+_OS_ERRORS = {
+    errno.ENOSPC: "no space left on the device while writing",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "expected a file, found a folder",
+    errno.EDQUOT: "disk quota exceeded while writing",
+}
 
 _COMMANDS = (
     "nas.cli.spaces",
@@ -83,8 +95,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`nas ... | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except FileNotFoundError as exc:
         print(f"nas {args.command}: error: no such file: {exc.filename}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _OS_ERRORS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"nas {args.command}: error: {_OS_ERRORS[exc.errno]}{where}", file=sys.stderr)
         return 2
     except Exception as exc:
         if not is_user_error(exc):
