@@ -55,6 +55,7 @@ CASES = [
     (patched(predictor={"name": "ridge", "options": {"alpah": 1}}), "predictor.options: predictor 'ridge' has no option 'alpah'"),
     (patched(search={"engine": "nsga2", "options": {"populaton": 4}}), "search.options: engine 'nsga2' has no option 'populaton'"),
     (patched(search={"storage": "nosuchdb://x/y"}), "search.storage: not a database URL"),
+    (patched(search={"evaluations": 1e12}), "search.evaluations: must be <= 10000000"),
     (patched(search={"storage": "mysql://u@localhost/nas"}), "search.storage: the driver for 'mysql' is not installed"),
 ]
 
@@ -111,3 +112,33 @@ def test_closed_pipe_ends_quietly(monkeypatch):
         assert main(["ops"]) == 141
     finally:
         stream.close()
+
+
+SEARCH = {"name": "bad", "space": {"name": "nb201", "options": {"channels": 4, "cells_per_stage": 1}},
+          "search": {"evaluations": 10, "batch_size": 5,
+                     "objectives": [{"type": "tabular", "path": "t.csv", "column": "lat"}]}}
+
+SIDE_FILES = [  # (the file t.csv beside the experiment, expected message part)
+    (b"\x00\xff\xfe garbage\n", "t.csv is not a readable CSV"),
+    (b"", "t.csv is not a readable CSV: No columns to parse"),
+    (b"arch,lat\n|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|,abc\n",
+     "t.csv row 2 (key '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|'): lat value 'abc'"),
+    (b"arch,other\nx,1\n", "has no column 'lat'"),
+]
+
+
+@pytest.mark.parametrize(("table", "message"), SIDE_FILES, ids=[str(i) for i in range(len(SIDE_FILES))])
+def test_bad_table_file_is_one_clear_line(tmp_path, capsys, table, message):
+    (tmp_path / "t.csv").write_bytes(table)
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(SEARCH))
+    assert main(["search", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_truncated_architecture_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "arch.json").write_text('{"net.stem": 3, "net.bo')
+    assert main(["describe", "nb201", str(tmp_path / "arch.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "arch.json: not valid JSON" in err and len(err.splitlines()) == 1, err

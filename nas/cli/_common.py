@@ -39,8 +39,11 @@ def read_arch(text: str) -> Any:
         path = Path(text)
         if not path.is_file():
             raise ConfigError(f"architecture {text!r} is neither JSON nor an existing file")
-        stripped = path.read_text()
-        data = json.loads(stripped) if stripped.strip() else None
+        try:
+            stripped = path.read_text()
+            data = json.loads(stripped) if stripped.strip() else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"architecture file {path}: not valid JSON ({exc})") from None
         if isinstance(data, dict) and "arch" in data and isinstance(data["arch"], dict):
             return Architecture(data["arch"])
     return Architecture.from_json(stripped)

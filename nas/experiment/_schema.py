@@ -99,7 +99,7 @@ class DeviceSection:
     options: dict[str, Any] = field(default_factory=dict)
     table: str | None = field(default=None, metadata={"path": "file"})
     profiler: dict[str, Any] = field(default_factory=dict)
-    n_calibration: int = field(default=16, metadata={"ge": 0})
+    n_calibration: int = field(default=16, metadata={"ge": 0, "le": 10_000})
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,8 @@ class PredictorSection:
 
     name: str = "mlp_ensemble"
     options: dict[str, Any] = field(default_factory=dict)
-    train_archs: int = field(default=150, metadata={"ge": 10})
-    pretrain_archs: int = field(default=0, metadata={"ge": 0})
+    train_archs: int = field(default=150, metadata={"ge": 10, "le": 1_000_000})
+    pretrain_archs: int = field(default=0, metadata={"ge": 0, "le": 10_000_000})
     holdout: float = field(default=0.2, metadata={"ge": 0.0, "le": 0.5})
 
 
@@ -156,8 +156,8 @@ class SearchSection:
 
     engine: str = "evolution"
     options: dict[str, Any] = field(default_factory=dict)
-    evaluations: int = field(default=1000, metadata={"ge": 1})
-    batch_size: int = field(default=50, metadata={"ge": 1})
+    evaluations: int = field(default=1000, metadata={"ge": 1, "le": 10_000_000})
+    batch_size: int = field(default=50, metadata={"ge": 1, "le": 1_000_000})
     objectives: tuple[ObjectiveSpec, ...] = ()
     constraints: tuple[str, ...] = ()
     measures: tuple[ObjectiveSpec, ...] = ()
@@ -186,8 +186,8 @@ class StandaloneSection:
     """Training from scratch of a derived architecture (the DARTS pipeline): SGD with
     Nesterov momentum and a cosine schedule; the seed is the experiment's."""
 
-    epochs: int = field(default=10, metadata={"ge": 0})
-    batch_size: int = field(default=64, metadata={"ge": 1})
+    epochs: int = field(default=10, metadata={"ge": 0, "le": 100_000})
+    batch_size: int = field(default=64, metadata={"ge": 1, "le": 1_000_000})
     lr: float = field(default=0.05, metadata={"gt": 0})
     weight_decay: float = field(default=3e-4, metadata={"ge": 0})
 
@@ -198,7 +198,7 @@ class ExportSection:
     (``nas.export``). ``finetune_steps``: SGD steps of an extracted OFA subnet alone."""
 
     formats: tuple[Literal["state_dict", "torchscript", "onnx"], ...] = EXPORT_FORMATS
-    finetune_steps: int = field(default=0, metadata={"ge": 0})
+    finetune_steps: int = field(default=0, metadata={"ge": 0, "le": 10_000_000})
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ class ReportSection:
     """``random_archs``: random subnets evaluated as the baseline; ``remeasure``:
     time the chosen subnets end to end on their device."""
 
-    random_archs: int = field(default=30, metadata={"ge": 0})
+    random_archs: int = field(default=30, metadata={"ge": 0, "le": 1_000_000})
     remeasure: bool = True
 
 

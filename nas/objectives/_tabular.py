@@ -48,7 +48,7 @@ class TabularObjective(Objective):
             path = Path(table)
             if not path.is_file():
                 raise ObjectiveError(f"objective {self.name!r}: table file {path} does not exist")
-            table = pd.read_csv(path)
+            table = _read_csv(path, self.name)
         if key_format not in KEY_FORMATS:
             raise ObjectiveError(f"objective {self.name!r}: key_format {key_format!r} is unknown; "
                                  f"valid: {', '.join(KEY_FORMATS)}")
@@ -63,7 +63,14 @@ class TabularObjective(Objective):
                                  f"{dup.iloc[0]!r} in column {key_column!r}")
         self.column, self.key_column, self.key_format = column, key_column, key_format
         self._to_key = KEY_FORMATS[key_format]
-        self._values: dict[str, float] = dict(zip(keys, table[column].astype(float), strict=True))
+        values = pd.to_numeric(table[column], errors="coerce").astype(float)
+        bad = ~np.isfinite(values.to_numpy())
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ObjectiveError(f"objective {self.name!r}: table {self.source} row {row + 2} "
+                                 f"(key {keys.iloc[row]!r}): {column} value "
+                                 f"{table[column].iloc[row]!r} is not a finite number")
+        self._values: dict[str, float] = dict(zip(keys, values, strict=True))
 
     def evaluate(self, archs: Sequence[Architecture]) -> np.ndarray:
         out = np.empty(len(archs))
@@ -87,3 +94,13 @@ class TabularObjective(Objective):
         return {**super().metadata, "table": self.source, "column": self.column,
                 "key_column": self.key_column, "key_format": self.key_format,
                 "rows": len(self._values)}
+
+
+def _read_csv(path: Path, name: str) -> pd.DataFrame:
+    """A CSV table; an unreadable file is one :class:`ObjectiveError` naming it."""
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ObjectiveError(f"objective {name!r}: table file {path} is not a readable CSV: "
+                             f"{first}") from None
