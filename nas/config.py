@@ -37,7 +37,7 @@ import yaml
 
 from nas.errors import ConfigError
 
-__all__ = ["MAX_VALUES", "load_yaml", "parse", "resolve_paths", "to_dict"]
+__all__ = ["MAX_VALUES", "expand_env", "load_yaml", "parse", "redact", "resolve_paths", "to_dict"]
 
 T = TypeVar("T")
 
@@ -336,3 +336,36 @@ def resolve_paths(obj: T, base: str | Path) -> T:
         elif dataclasses.is_dataclass(value) or isinstance(value, tuple):
             changes[f.name] = resolve_paths(value, base)
     return dataclasses.replace(obj, **changes) if changes else obj
+
+
+_SECRET = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?P<tail>@)")
+_ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def redact(value: T) -> T:
+    """``value`` (text, or plain data holding text) with the password of every URL
+    (``scheme://user:PASSWORD@host``) replaced by ``***``: what is written to run
+    folders, reports and logs. A ``${VAR}`` reference is not a secret and stays."""
+    if isinstance(value, str):
+        return _SECRET.sub(lambda m: m["head"] + (m["secret"] if _ENV.fullmatch(m["secret"])
+                                                  else "***") + m["tail"], value)  # type: ignore[return-value]
+    if isinstance(value, Mapping):
+        return {k: redact(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v) for v in value)  # type: ignore[return-value]
+    return value
+
+
+def expand_env(text: str, where: str = "value") -> str:
+    """Replace each ``${VAR}`` in ``text`` by the environment variable's value, at the
+    moment it is used (so a password given as ``${PGPASSWORD}`` is never written to a
+    file); an unset variable is one :class:`ConfigError` naming ``where``."""
+    import os
+
+    def value(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in os.environ:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV.sub(value, text)
