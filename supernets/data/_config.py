@@ -119,6 +119,14 @@ class DataConfig:
         """Whether the training split is augmented (``augment`` or the data set's default)."""
         return self.augment if self.augment is not None else self.name in ("cifar10", "image_folder")
 
+    @property
+    def input_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) of the items, where the settings alone decide it (``None`` for ``npz``,
+        whose file decides), so an experiment can be checked against its space before
+        any data is read."""
+        return {"digits": (1, 8, 8), "digits_aug": (1, 16, 16), "cifar10": (3, 32, 32),
+                "image_folder": (3, self.image_size, self.image_size)}.get(self.name)
+
     def loader_options(self, cuda: bool) -> dict[str, Any]:
         """``num_workers`` and ``pin_memory`` for :func:`make_loader`, defaults resolved.
 

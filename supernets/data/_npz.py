@@ -40,7 +40,7 @@ def _images(x: np.ndarray, path: Path, name: str) -> np.ndarray:
     if len(x) == 0:
         raise DataError(f"{where} holds no images")
     if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
+        return np.ascontiguousarray(x, dtype=np.float32) / 255.0
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"{where} has dtype {x.dtype}; expected uint8 (0-255) or float pixels")
     if not np.isfinite(x).all():
@@ -99,8 +99,9 @@ def load_npz(config: DataConfig, seed: int) -> DataSplits:
             raise DataError(f"data.mean: {len(config.mean)} values for {channels}-channel images in {path}")
         mean, std = np.array(config.mean, np.float32), np.array(config.std, np.float32)
     else:  # the training split's statistics (never the held-out images')
-        mean, std = x[train_idx].mean(axis=(0, 2, 3)), x[train_idx].std(axis=(0, 2, 3))
-        std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+        pixels = x[train_idx]
+        mean, std = pixels.mean(axis=(0, 2, 3), dtype=np.float64), pixels.std(axis=(0, 2, 3), dtype=np.float64)
+        mean, std = mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
     m, s = mean[:, None, None], std[:, None, None]
 
     def tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
