@@ -146,3 +146,23 @@ def test_bad_folders_give_one_clear_error(tmp_path, make, message):
     with pytest.raises(DataError, match=message) as info:
         load_dataset("image_folder", root=root)
     assert str(root) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_with_the_same_result(tmp_path):
+    from supernets.data._augment import CenterCrop
+    from supernets.data._folder import _decode
+
+    folder = tmp_path / "imgs" / "a"
+    folder.mkdir(parents=True)
+    ramp = torch.linspace(0, 255, 800).to(torch.uint8).expand(600, 800)
+    Image.fromarray(torch.stack([ramp, ramp.flip(1), ramp // 2], 2).numpy(), "RGB").save(folder / "big.jpg")
+    Image.fromarray(ramp.numpy(), "L").save(folder / "big.png")
+    assert _decode(str(folder / "big.jpg"), 100).shape == (3, 150, 200)  # 1/4: shorter side >= 100
+    assert _decode(str(folder / "big.jpg")).shape == (3, 600, 800)
+    assert _decode(str(folder / "big.png"), 100).shape == (3, 600, 800)  # PNG has no reduced scales
+    data = load_dataset("image_folder", root=tmp_path / "imgs", image_size=16, val_frac=0.0,
+                        test_frac=0.0, augment=False)
+    full = CenterCrop(16, 0.875, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(
+        _decode(str(folder / "big.jpg")), None)
+    jpeg = _files(data.train).index(str(folder / "big.jpg"))
+    assert torch.allclose(data.train[jpeg][0], full, atol=0.1)
