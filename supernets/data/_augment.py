@@ -39,14 +39,14 @@ def item_generator(seed: int, epoch: int, index: int) -> random.Random:
 class TransformedDataset(Dataset):
     """The items ``(x, y)`` of ``base`` with ``transform`` applied to ``x``.
 
-    A random transform (``random=True``) gets a generator seeded by ``(seed, epoch,
-    index)``; :func:`make_loader` hands each epoch its own view through
-    :meth:`at_epoch`, leaving this object unchanged.
+    A random transform (``augments=True``) draws from the stream of ``(seed, epoch,
+    index)`` (:func:`item_generator`); :func:`make_loader` hands each epoch its own
+    view through :meth:`at_epoch`, leaving this object unchanged.
     """
 
-    def __init__(self, base: Dataset, transform: Transform, *, random: bool,
+    def __init__(self, base: Dataset, transform: Transform, *, augments: bool,
                  seed: int = 0, epoch: int = 0) -> None:
-        self.base, self.transform, self.random = base, transform, random
+        self.base, self.transform, self.augments = base, transform, augments
         self.seed, self.epoch = seed, epoch
 
     def __len__(self) -> int:
@@ -54,7 +54,7 @@ class TransformedDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.base[index]
-        rng = item_generator(self.seed, self.epoch, int(index)) if self.random else _FIXED
+        rng = item_generator(self.seed, self.epoch, int(index)) if self.augments else _FIXED
         return self.transform(x, rng), y
 
     def at_epoch(self, seed: int, epoch: int) -> TransformedDataset:
@@ -162,4 +162,4 @@ def augment_in_memory(train: TensorDataset, augment: bool, pad: int | None, flip
         return train
     side = train.tensors[0].shape[-1]
     return TransformedDataset(train, PadCropFlip(max(1, side // 8) if pad is None else pad, flip),
-                              random=True)
+                              augments=True)

@@ -128,11 +128,11 @@ def load_image_folder(config: DataConfig, seed: int) -> DataSplits:
     train_items = [items[i] for i in train_idx]
     if config.augments:
         train = TransformedDataset(ImageFiles(train_items, train_side), RandomResizedCrop(
-            config.image_size, tuple(config.crop_scale), config.flip, tuple(mean), tuple(std)), random=True)
+            config.image_size, tuple(config.crop_scale), config.flip, tuple(mean), tuple(std)), augments=True)
     else:
-        train = TransformedDataset(ImageFiles(train_items, eval_side), evaluate, random=False)
+        train = TransformedDataset(ImageFiles(train_items, eval_side), evaluate, augments=False)
     test_items = _items(test_classes, names) if test_classes is not None else [items[i] for i in test_idx]
-    val = TransformedDataset(ImageFiles([items[i] for i in val_idx], eval_side), evaluate, random=False)
-    test = TransformedDataset(ImageFiles(test_items, eval_side), evaluate, random=False)
+    val = TransformedDataset(ImageFiles([items[i] for i in val_idx], eval_side), evaluate, augments=False)
+    test = TransformedDataset(ImageFiles(test_items, eval_side), evaluate, augments=False)
     size = config.image_size
     return DataSplits("image_folder", train, val, test, (3, size, size), len(names), tuple(names))
