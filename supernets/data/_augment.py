@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
+from supernets.data._config import DataError
+
 __all__ = ["CenterCrop", "PadCropFlip", "RandomResizedCrop", "TransformedDataset", "item_generator"]
 
 #: ``transform(x, rng) -> x``; deterministic transforms ignore ``rng``. The transforms
@@ -160,6 +162,8 @@ def augment_in_memory(train: TensorDataset, augment: bool, pad: int | None, flip
     ``augment`` (``pad`` ``None``: the image side // 8, at least 1)."""
     if not augment:
         return train
-    side = train.tensors[0].shape[-1]
-    return TransformedDataset(train, PadCropFlip(max(1, side // 8) if pad is None else pad, flip),
-                              augments=True)
+    side = min(train.tensors[0].shape[-2:])
+    pad = max(1, side // 8) if pad is None else pad
+    if pad >= side:
+        raise DataError(f"data.pad: {pad} pixels of padding for {side}-pixel images; it must be smaller")
+    return TransformedDataset(train, PadCropFlip(pad, flip), augments=True)

@@ -82,6 +82,8 @@ def test_embedded_digits_are_not_augmented_unless_asked():
     assert data.train[0][0].shape == (1, 8, 8)
     assert data.train.transform == PadCropFlip(pad=1, flip=False)  # 8 // 8
     assert isinstance(data.val, TensorDataset)
+    with pytest.raises(DataError, match="data.pad: 8 pixels of padding for 8-pixel images"):
+        load_dataset("digits", augment=True, pad=8)
 
 
 @pytest.mark.parametrize("options, message", [
