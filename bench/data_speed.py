@@ -84,13 +84,13 @@ def main() -> None:
         augmented, tensors = rate(cifar.train, 128, 0), rate(plain.train, 128, 0)
     w, h = args.photo
     run.note(f"image_folder: {2 * per_class} JPEGs of {w}x{h}, training crops of {args.size}px, batch 16")
-    run.figure("image_folder_0_workers", one, "images/s", show=True)
-    run.figure("image_folder_full_decode_0_workers", full, "images/s")
-    run.figure("reduced_scale_decode_speedup", one / full, "x", show=True)
-    run.figure("two_workers_speedup", two / one, "x", show=True)
-    run.figure("cifar10_augmented_0_workers", augmented, "images/s", show=True)
-    run.figure("cifar10_plain_0_workers", tensors, "images/s")
-    run.figure("data_speed", two, "images/s", headline=True,
+    run.figure("image_folder_0_workers", round(one, 1), "images/s", show=True)
+    run.figure("image_folder_full_decode_0_workers", round(full, 1), "images/s")
+    run.figure("reduced_scale_decode_speedup", round(one / full, 2), "x", show=True)
+    run.figure("two_workers_speedup", round(two / one, 2), "x", show=True)
+    run.figure("cifar10_augmented_0_workers", round(augmented), "images/s", show=True)
+    run.figure("cifar10_plain_0_workers", round(tensors), "images/s")
+    run.figure("data_speed", round(two, 1), "images/s", headline=True,
                note="image_folder training images/s, 2 workers")
     run.finish()
 
