@@ -23,6 +23,10 @@ STATS = {
 }
 
 
+#: ``image_folder``'s settings and their defaults (``None`` in a ``DataConfig`` of any other data set).
+_IMAGE_FOLDER_DEFAULTS = {"image_size": 224, "crop_scale": (0.08, 1.0), "crop_fraction": 0.875}
+
+
 class DataError(ValueError):
     """A data set cannot be loaded (unknown name, bad settings, missing or malformed files)."""
 
@@ -38,7 +42,10 @@ class DataConfig:
             optional ``root/val/<class>/*``); ``npz`` reads the arrays ``x``, ``y`` (and
             optional ``x_test``, ``y_test``) of the file ``root``.
         root: a local folder (or the ``.npz`` file), relative to the experiment file.
-        image_size: side of the square images ``image_folder`` yields (train and eval).
+        image_size: side of the square images ``image_folder`` yields (train and eval;
+            default 224). ``image_size``, ``crop_scale`` and ``crop_fraction`` apply to
+            ``image_folder`` only, ``pad`` to the in-memory data sets only: set for
+            another data set, they are refused.
         val_fraction: share of the training images held out for validation.
         test_fraction: share held out for testing where the data set has no test split
             of its own (``cifar10``'s ``test_batch``, ``image_folder``'s ``val/`` and
@@ -49,9 +56,10 @@ class DataConfig:
             plus flip. Validation and test items are never augmented.
         pad: pixels of zero padding before the random crop (``None``: image side // 8,
             i.e. 4 for 32x32).
-        crop_scale: area range (of the image) of ``image_folder``'s random-resized crop.
+        crop_scale: area range (of the image) of ``image_folder``'s random-resized crop
+            (default 0.08 to 1).
         crop_fraction: evaluation resizes the shorter side to ``image_size / crop_fraction``
-            and takes the centre ``image_size`` square (``image_folder``).
+            and takes the centre ``image_size`` square (``image_folder``; default 0.875).
         flip: random horizontal flips in training augmentation.
         mean, std: per-channel normalisation after scaling pixels to [0, 1] (``None``:
             CIFAR-10's for ``cifar10``, ImageNet's for ``image_folder``, computed on the
@@ -65,13 +73,13 @@ class DataConfig:
 
     name: str = "digits"
     root: str | None = field(default=None, metadata={"path": "file"})
-    image_size: int = 224
+    image_size: int | None = None
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     augment: bool | None = None
     pad: int | None = None
-    crop_scale: tuple[float, float] = (0.08, 1.0)
-    crop_fraction: float = 0.875
+    crop_scale: tuple[float, float] | None = None
+    crop_fraction: float | None = None
     flip: bool = True
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -81,8 +89,8 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
-            raise DataError(f"name: unknown data set {self.name!r}; valid data sets: {', '.join(DATASETS)}")
-        _check(self.image_size >= 1, f"image_size: must be >= 1, got {self.image_size}")
+            raise DataError(f"name: unknown data set {self.name!r}; valid: {', '.join(DATASETS)}")
+        self._check_applies()
         for key in ("val_fraction", "test_fraction"):
             value = getattr(self, key)
             _check(0.0 <= value < 1.0, f"{key}: must be in [0, 1), got {value}")
@@ -90,19 +98,34 @@ class DataConfig:
                f"val_fraction: val_fraction + test_fraction must be < 1, got "
                f"{self.val_fraction} + {self.test_fraction}")
         _check(self.pad is None or self.pad >= 0, f"pad: must be >= 0, got {self.pad}")
+        self._check_stats()
+        _check(isinstance(self.copies, int) and self.copies >= 1,
+               f"copies: must be a positive integer, got {self.copies!r}")
+        _check(self.num_workers is None or self.num_workers >= 0,
+               f"num_workers: must be >= 0, got {self.num_workers}")
+
+    def _check_applies(self) -> None:
+        """Settings of one kind of data set are refused for the others (never ignored);
+        ``image_folder``'s unset settings take their defaults here."""
+        embedded = self.name in ("digits", "digits_aug")
+        _check(self.root is None or not embedded, f"root: {self.name} is embedded and reads no files")
+        _check(self.root is not None or embedded,
+               f"root: data set {self.name!r} needs a local path (data.root); nothing is downloaded")
+        _check(self.copies == 3 or self.name == "digits_aug",
+               f"copies: copies={self.copies} applies only to digits_aug, not to {self.name!r}")
+        for key, default in _IMAGE_FOLDER_DEFAULTS.items():
+            if self.name != "image_folder":
+                _check(getattr(self, key) is None, f"{key}: applies only to image_folder, not to {self.name!r}")
+            elif getattr(self, key) is None:
+                object.__setattr__(self, key, default)
+        if self.name != "image_folder":
+            return
+        _check(self.pad is None, "pad: applies to in-memory data sets; image_folder crops by crop_scale")
+        _check(self.image_size >= 1, f"image_size: must be >= 1, got {self.image_size}")
         scale = tuple(self.crop_scale)
         _check(len(scale) == 2 and 0.0 < scale[0] <= scale[1] <= 1.0,
                f"crop_scale: must be [low, high] with 0 < low <= high <= 1, got {list(scale)}")
         _check(0.0 < self.crop_fraction <= 1.0, f"crop_fraction: must be in (0, 1], got {self.crop_fraction}")
-        self._check_stats()
-        _check(isinstance(self.copies, int) and self.copies >= 1,
-               f"copies: must be a positive integer, got {self.copies!r}")
-        _check(self.copies == 3 or self.name == "digits_aug",
-               f"copies: copies={self.copies} applies only to digits_aug, not to {self.name!r}")
-        _check(self.num_workers is None or self.num_workers >= 0,
-               f"num_workers: must be >= 0, got {self.num_workers}")
-        _check(self.root is not None or self.name in ("digits", "digits_aug"),
-               f"root: data set {self.name!r} needs a local path (data.root); nothing is downloaded")
 
     def _check_stats(self) -> None:
         if self.mean is None and self.std is None:

@@ -89,15 +89,19 @@ def test_embedded_digits_are_not_augmented_unless_asked():
 @pytest.mark.parametrize("options, message", [
     ({"val_fraction": 1.0}, r"val_fraction: must be in \[0, 1\)"),
     ({"val_fraction": 0.6, "test_fraction": 0.5}, "val_fraction: val_fraction \\+ test_fraction must be < 1"),
-    ({"crop_scale": (0.5, 0.2)}, "crop_scale: must be"),
-    ({"crop_fraction": 0.0}, "crop_fraction: must be in"),
+    ({"name": "image_folder", "crop_scale": (0.5, 0.2)}, "crop_scale: must be"),
+    ({"name": "image_folder", "crop_fraction": 0.0}, "crop_fraction: must be in"),
+    ({"name": "image_folder", "image_size": 0}, "image_size: must be >= 1"),
+    ({"image_size": 32}, "image_size: applies only to image_folder, not to 'npz'"),
+    ({"name": "cifar10", "crop_scale": (0.5, 1.0)}, "crop_scale: applies only to image_folder"),
+    ({"name": "image_folder", "pad": 2}, "pad: applies to in-memory data sets"),
+    ({"name": "digits", "root": "x"}, "root: digits is embedded and reads no files"),
+    ({"name": "cifar10", "root": None}, "root: data set 'cifar10' needs a local path"),
     ({"mean": (0.5,)}, "mean: give both"),
     ({"mean": (0.5,), "std": (0.5, 0.5)}, "std: needs one value per channel"),
     ({"mean": (0.5,), "std": (0.0,)}, "std: every value must be > 0"),
-    ({"name": "digits", "mean": (0.5,), "std": (0.5,)}, "mean: digits is fixed to"),
-    ({"image_size": 0}, "image_size: must be >= 1"),
+    ({"name": "digits", "root": None, "mean": (0.5,), "std": (0.5,)}, "mean: digits is fixed to"),
     ({"num_workers": -1}, "num_workers: must be >= 0"),
-    ({"name": "cifar10", "root": None}, "root: data set 'cifar10' needs a local path"),
 ])
 def test_bad_settings_name_their_key(options, message):
     with pytest.raises(DataError, match=message):
@@ -111,5 +115,7 @@ def test_defaults_resolve_per_data_set():
     folder = DataConfig("image_folder", root="i", image_size=64, pin_memory=False)
     assert folder.loader_options(cuda=True)["num_workers"] >= 1 and not folder.loader_options(True)["pin_memory"]
     assert folder.input_shape == (3, 64, 64) and DataConfig("npz", root="x.npz").input_shape is None
+    assert DataConfig("image_folder", root="i") == DataConfig("image_folder", root="i", image_size=224,
+                                                              crop_scale=(0.08, 1.0), crop_fraction=0.875)
     with pytest.raises(DataError, match=r"unknown data option\(s\) \['image_sise'\]"):
         load_dataset("digits", image_sise=3)
