@@ -22,7 +22,7 @@ from supernets._ofa.config import (
 from supernets._ofa.dynamic import DYNAMIC_OPS, DynamicOp, KernelTransform, register_dynamic_op
 from supernets._ofa.evaluate import accuracy, calibration_batches, evaluate_subnet, recalibrate_bn
 from supernets._ofa.supernet import OFASupernet
-from supernets._ofa.train import TrainResult, train_supernet
+from supernets._ofa.train import TrainResult, sandwich_step, train_supernet
 from supernets.errors import SupernetError
 from supernets.runtime import ComputeConfig, Runtime
 
@@ -53,6 +53,7 @@ __all__ = [
     "recalibrate_bn",
     "register_dynamic_op",
     "sandwich_schedule",
+    "sandwich_step",
     "search_darts",
     "table_latency",
     "train_standalone",

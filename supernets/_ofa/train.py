@@ -53,7 +53,8 @@ from supernets.data import DataSplits, make_loader
 from supernets.errors import SupernetError
 from supernets.runtime import ComputeConfig, Runtime
 
-__all__ = ["SupernetState", "TrainResult", "load_supernet", "save_checkpoint", "train_supernet"]
+__all__ = ["SupernetState", "TrainResult", "load_supernet", "sandwich_step", "save_checkpoint",
+           "train_supernet"]
 
 _FIELDS = ("step", "phase", "phase_step", "lr", "loss", "acc", "sub_loss",
            "val_acc_largest", "val_acc_smallest", "seconds")
@@ -106,10 +107,23 @@ def _plain() -> Runtime:
     return _PLAIN
 
 
-def _step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+def sandwich_step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
           phase: PhaseConfig, config: OFATrainConfig, rng: np.random.Generator,
           phase_step: int, rt: Runtime | None = None) -> tuple[float, float, float]:
-    """One sandwich step; returns (loss, accuracy, mean subnet loss), averaged over ranks."""
+    """One optimiser step of the sandwich rule on batch ``(x, y)`` (already on the device).
+
+    The largest subnet learns from the labels; the smallest and ``phase.n_random``
+    random ones (drawn from ``rng``: seed it by the step so that every rank draws the
+    same) from the labels and the largest's soft targets. Under data parallelism
+    (``rt.parallel``) batch norm uses the global batch's statistics and the gradients
+    are averaged over the ranks before the update.
+
+    Args:
+        rt: device, precision and parallelism (default: one process, CPU, fp32).
+
+    Returns:
+        (loss of the largest, its accuracy, mean subnet loss), averaged over the ranks.
+    """
     rt = rt or _plain()
     opt.zero_grad(set_to_none=True)
     params = [p for group in opt.param_groups for p in group["params"]]
@@ -251,7 +265,7 @@ class _Run:
             for group in opt.param_groups:
                 group["lr"] = lr
             rng = np.random.default_rng([config.seed, self.state.step])
-            loss, acc, sub = _step(net, opt, x, y, phase, config, rng, s, self.rt)
+            loss, acc, sub = sandwich_step(net, opt, x, y, phase, config, rng, s, self.rt)
             self.state = dataclasses.replace(self.state, phase_step=s + 1, step=self.state.step + 1)
             self.rows.append({"step": self.state.step, "phase": phase.name, "phase_step": s + 1,
                               "lr": f"{lr:.6g}", "loss": f"{loss:.5f}", "acc": f"{acc:.4f}",

@@ -11,9 +11,24 @@ import pytest
 import torch
 from _dist_workers import CPU, ofa_config, ofa_space, small_digits, train_ofa
 
-from supernets import ComputeConfig, OFASupernet, Runtime, SupernetError, load_supernet
-from supernets._ofa.train import _step
+from supernets import (
+    ComputeConfig,
+    OFASupernet,
+    Runtime,
+    SupernetError,
+    load_supernet,
+    sandwich_step,
+)
 from supernets.runtime import autocast, default_threads, resolve_device
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread (fast on a shared machine); the trainers set it, this restores it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -69,14 +84,10 @@ def test_default_threads_leave_busy_cores_alone() -> None:
 
 
 def test_runtime_sets_and_reports_the_threads() -> None:
-    before = torch.get_num_threads()
-    try:
-        rt = Runtime(ComputeConfig(device="cpu", threads=1))
-        assert torch.get_num_threads() == 1
-        assert rt.describe() == {"device": "cpu", "precision": "fp32", "channels_last": False,
-                                 "threads": 1, "world_size": 1}
-    finally:
-        torch.set_num_threads(before)
+    rt = Runtime(ComputeConfig(device="cpu", threads=2))
+    assert torch.get_num_threads() == 2
+    assert rt.describe() == {"device": "cpu", "precision": "fp32", "channels_last": False,
+                             "threads": 2, "world_size": 1}
 
 
 def _steps(precision: str, channels_last: bool = False, n: int = 8) -> tuple[list[float], OFASupernet]:
@@ -90,7 +101,7 @@ def _steps(precision: str, channels_last: bool = False, n: int = 8) -> tuple[lis
     losses = []
     for i in range(n):
         rng = np.random.default_rng([0, i])
-        losses.append(_step(net, opt, x, y, config.phases[0], config, rng, i, rt)[0])
+        losses.append(sandwich_step(net, opt, x, y, config.phases[0], config, rng, i, rt)[0])
     return losses, net
 
 
