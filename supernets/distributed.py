@@ -281,7 +281,8 @@ def _global_batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
     xf = x.float()
     count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
     stats = torch.cat([xf.sum(dims), (xf * xf).sum(dims), count])
-    stats = _AllReduceSum.apply(stats)
+    with _collective("batch-norm statistics all-reduce"):
+        stats = _AllReduceSum.apply(stats)
     c = x.shape[1]
     n = stats[-1]
     mean = stats[:c] / n
@@ -310,11 +311,10 @@ class _SyncBatchNormMode(TorchFunctionMode):
                      "momentum", "eps")
             bound = dict(zip(names, args), **kwargs)
             if bound.get("training", False):
-                with _collective("batch-norm statistics all-reduce"):
-                    return _global_batch_norm(
-                        bound["input"], bound.get("running_mean"), bound.get("running_var"),
-                        bound.get("weight"), bound.get("bias"), bound.get("momentum", 0.1),
-                        bound.get("eps", 1e-5))
+                return _global_batch_norm(
+                    bound["input"], bound.get("running_mean"), bound.get("running_var"),
+                    bound.get("weight"), bound.get("bias"), bound.get("momentum", 0.1),
+                    bound.get("eps", 1e-5))
         return func(*args, **kwargs)
 
 

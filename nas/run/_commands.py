@@ -37,9 +37,10 @@ def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False
 
     problem = build_problem(exp)  # loads tables and checks constraints before anything is written
     engine = get_engine(exp.search.engine, problem.space, seed=exp.seed, **exp.search.options)
+    runtime = make_runtime(exp, data_parallel=False)  # sets the threads of this process
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_manifest(run_dir, exp, command)
+    write_manifest(run_dir, exp, command, compute=runtime.describe())
     evaluator = make_evaluator(problem) if make_evaluator is not None else None
     try:
         result = run_search(problem, engine, exp.search.evaluations,
