@@ -56,9 +56,11 @@ def small_digits(n_train: int = 48, n_val: int = 32) -> DataSplits:
 
 
 def ofa_config() -> OFATrainConfig:
-    """Global batch 16 over 48 images (3 steps an epoch); sandwich with a random subnet."""
-    phase = PhaseConfig("all", ("kernel", "depth", "width"), steps=20, lr=0.05, n_random=1)
-    return OFATrainConfig(phases=(phase,), batch_size=16, checkpoint_every=1, calib_images=16)
+    """Global batch 16 over 48 images (3 steps an epoch): 2 steps of the full network (the
+    phase ends with an evaluation), then the sandwich with a random subnet."""
+    phases = (PhaseConfig("full", (), steps=2, lr=0.1, n_random=0),
+              PhaseConfig("all", ("kernel", "depth", "width"), steps=20, lr=0.05, n_random=1))
+    return OFATrainConfig(phases=phases, batch_size=16, checkpoint_every=1, calib_images=16)
 
 
 def darts_config() -> DartsConfig:
@@ -84,7 +86,7 @@ def _two_rank_jobs(rank: int, world: int, port: int, root: str) -> None:
     torch.set_num_threads(1)
     try:
         train_ofa(Path(root) / "ofa2", max_steps=4)
-        train_ofa(Path(root) / "resumed", max_steps=2)
+        train_ofa(Path(root) / "resumed", max_steps=3)
         search_darts_tiny(Path(root) / "darts2")
     finally:
         if dist.is_initialized():

@@ -78,14 +78,26 @@ def test_resume_with_another_world_size_equals_an_uninterrupted_run(runs) -> Non
     _assert_close(_weights(runs / "resumed" / "supernet.pt"), _weights(runs / "whole" / "supernet.pt"))
 
 
-def test_only_rank_0_writes_the_metrics(runs) -> None:
-    with open(runs / "ofa2" / "metrics.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # one row per step, no duplicates
-    with open(runs / "ofa1" / "metrics.csv") as fh:
-        single = list(csv.DictReader(fh))
+def _metrics(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_only_rank_0_writes_the_metrics_of_the_global_batch(runs) -> None:
+    rows, single = _metrics(runs / "ofa2" / "metrics.csv"), _metrics(runs / "ofa1" / "metrics.csv")
+    steps = [int(r["step"]) for r in rows if r["loss"]]
+    assert steps == [1, 2, 3, 4]  # one row per step, no duplicates from rank 1
+    assert len(rows) == len(single) == 5  # and the end of the first phase
     for a, b in zip(rows, single):  # the logged loss is the global batch's
-        assert abs(float(a["loss"]) - float(b["loss"])) < 1e-4
+        if a["loss"]:
+            assert abs(float(a["loss"]) - float(b["loss"])) < 1e-4
+
+
+def test_phase_end_evaluation_is_the_same_as_in_one_process(runs) -> None:
+    (two,) = [r for r in _metrics(runs / "ofa2" / "metrics.csv") if r["val_acc_largest"]]
+    (one,) = [r for r in _metrics(runs / "ofa1" / "metrics.csv") if r["val_acc_largest"]]
+    assert (two["val_acc_largest"], two["val_acc_smallest"]) == (
+        one["val_acc_largest"], one["val_acc_smallest"])
 
 
 def test_helpers_are_no_ops_in_one_process() -> None:
