@@ -2,7 +2,9 @@
 
 Used by ``nas run`` (OFA and DARTS pipelines), ``nas supernet extract`` and the Python
 API. Every file written is loaded back and run on the same random batch as the
-original model; a difference above ``TOLERANCE`` is an error, not a warning.
+original model (on the model's device, or the ``device`` asked for); a difference
+above ``TOLERANCE`` is an error, not a warning. Files are written from CPU tensors,
+so an export made on a GPU loads on a CPU.
 
 An export cannot be silently wrong: a subnet extracted from an OFA supernet carries
 the batch-norm statistics the supernet last had, which belong to another subnet (or
@@ -20,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,8 +49,8 @@ def export_subnet(model: nn.Module, space: SearchSpace, arch: Architecture, out_
                   input_shape: Sequence[int], num_classes: int,
                   formats: Sequence[str] = FORMATS, space_options: Mapping[str, Any] | None = None,
                   seed: int = 0,
-                  calibration: Iterable[torch.Tensor | Sequence[torch.Tensor]] | None = None
-                  ) -> dict[str, dict[str, Any]]:
+                  calibration: Iterable[torch.Tensor | Sequence[torch.Tensor]] | None = None,
+                  device: str | torch.device | None = None) -> dict[str, dict[str, Any]]:
     """Write ``model.pt`` (state_dict + arch), ``model.torchscript.pt``, ``model.onnx`` and
     ``arch.json`` into ``out_dir``; every file is re-loaded and checked.
 
@@ -63,6 +66,9 @@ def export_subnet(model: nn.Module, space: SearchSpace, arch: Architecture, out_
         calibration: batches (tensors or (x, y) pairs) of training inputs; when given,
             the model's batch-norm statistics are recalibrated on them first (needed
             for an OFA subnet extracted without recalibrating the supernet for it).
+        device: where the state_dict and TorchScript exports are verified against the
+            model (default: where the model's weights are). The files are written from a
+            CPU copy, so they load anywhere; ONNX is verified with ONNX Runtime on the CPU.
 
     Returns:
         ``{format: {"path": ..., "max_abs_diff": ...}}``.
@@ -78,26 +84,32 @@ def export_subnet(model: nn.Module, space: SearchSpace, arch: Architecture, out_
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.eval()
+    home = _device_of(model)
+    device = torch.device(device) if device is not None else home
+    cpu_model = model if home.type == "cpu" else copy.deepcopy(model).cpu()
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal((4, *input_shape))
                          .astype(np.float32))
     with torch.inference_mode():
-        reference = model(x)
+        reference = model.to(device)(x.to(device))
     files: dict[str, dict[str, Any]] = {}
     for fmt in formats:
         path = out_dir / _FILES[fmt]
         if fmt == "state_dict":
-            torch.save({"state_dict": model.state_dict(), "arch": arch.to_json(), "space": space.name,
-                        "space_options": json.dumps(dict(space_options or {})),
+            torch.save({"state_dict": cpu_model.state_dict(), "arch": arch.to_json(),
+                        "space": space.name, "space_options": json.dumps(dict(space_options or {})),
                         "fingerprint": space.fingerprint, "input_shape": list(input_shape),
                         "num_classes": num_classes}, path)
-            files[fmt] = _check(path, load_exported(path, space), x, reference)
+            files[fmt] = _check(path, load_exported(path, space).to(device), x, reference)
         elif fmt == "torchscript":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.jit.trace(model, x, check_trace=False).save(str(path))
-            files[fmt] = _check(path, torch.jit.load(str(path)), x, reference)
+                torch.jit.trace(cpu_model, x, check_trace=False).save(str(path))
+            files[fmt] = _check(path, torch.jit.load(str(path), map_location=device), x, reference)
         else:
-            files[fmt] = _record(path, _onnx_diff(model, path, x, reference))
+            with torch.inference_mode():
+                cpu_reference = cpu_model(x)
+            files[fmt] = _record(path, _onnx_diff(cpu_model, path, x, cpu_reference))
+    model.to(home)
     (out_dir / "arch.json").write_text(arch.to_json())
     return files
 
@@ -133,9 +145,15 @@ def _onnx_diff(model: nn.Module, path: Path, x: torch.Tensor, reference: torch.T
     return (out - reference).abs().max().item()
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    tensor = next(iter([*model.parameters(), *model.buffers()]), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
 def _check(path: Path, module: Any, x: torch.Tensor, reference: torch.Tensor) -> dict[str, Any]:
+    """Runs the re-loaded export on the reference's device."""
     with torch.inference_mode():
-        diff = (module(x) - reference).abs().max().item()
+        diff = (module(x.to(reference.device)) - reference).abs().max().item()
     return _record(path, diff)
 
 

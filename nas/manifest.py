@@ -1,7 +1,8 @@
 """Version of the package and the manifest every run folder gets.
 
 ``manifest.json`` records what produced a run: the package version and git commit,
-the command line, the resolved experiment, the Python and torch versions and the
+the command line, the resolved experiment, the Python and torch versions, where the
+networks ran (device, precision, torch threads, data-parallel world size) and the
 start time. This module imports neither torch nor the other packages at import time
 (``nas --version`` uses it), only when a manifest is written.
 """
@@ -13,7 +14,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -59,27 +60,33 @@ def version_string() -> str:
     return f"hwnas {version()}" + (f" (git {commit})" if commit else "")
 
 
-def write_manifest(run_dir: str | Path, experiment: Any, command: Sequence[str] | None = None
-                   ) -> Path:
+def write_manifest(run_dir: str | Path, experiment: Any, command: Sequence[str] | None = None,
+                   compute: Mapping[str, Any] | None = None) -> Path:
     """Write ``<run_dir>/manifest.json`` (overwritten by each invocation in that folder).
 
     Args:
         run_dir: the run folder.
         experiment: the resolved experiment (a config dataclass or plain data).
         command: the command line (default ``sys.argv``).
+        compute: where the networks run, as resolved (``supernets.Runtime.describe()``:
+            device, precision, channels_last, threads, world_size); default: this
+            process's torch threads and world size only.
     """
     import torch
 
     from nas.config import to_dict
     from nas.run._stages import atomic_write_text
+    from supernets import distributed
 
     run_dir = Path(run_dir)
+    resolved = dict(compute) if compute is not None else {
+        "threads": torch.get_num_threads(), "world_size": distributed.world_size()}
     record = {
         "version": version(), "git_commit": git_commit(),
         "command": list(sys.argv if command is None else command),
         "experiment": to_dict(experiment),
         "python": platform.python_version(), "torch": torch.__version__,
-        "platform": platform.platform(),
+        "platform": platform.platform(), "compute": resolved,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     path = run_dir / MANIFEST

@@ -12,6 +12,7 @@ from supernets._darts import (
     table_latency,
     train_standalone,
 )
+from supernets._ofa.checkpoint import SupernetState, load_supernet
 from supernets._ofa.config import (
     OFATrainConfig,
     PhaseConfig,
@@ -21,11 +22,13 @@ from supernets._ofa.config import (
 from supernets._ofa.dynamic import DYNAMIC_OPS, DynamicOp, KernelTransform, register_dynamic_op
 from supernets._ofa.evaluate import accuracy, calibration_batches, evaluate_subnet, recalibrate_bn
 from supernets._ofa.supernet import OFASupernet
-from supernets._ofa.train import SupernetState, TrainResult, load_supernet, train_supernet
+from supernets._ofa.train import TrainResult, sandwich_step, train_supernet
 from supernets.errors import SupernetError
+from supernets.runtime import ComputeConfig, Runtime
 
 __all__ = [
     "DYNAMIC_OPS",
+    "ComputeConfig",
     "DartsConfig",
     "DartsResult",
     "DartsSearch",
@@ -36,6 +39,7 @@ __all__ = [
     "OFASupernet",
     "OFATrainConfig",
     "PhaseConfig",
+    "Runtime",
     "StandaloneResult",
     "SupernetError",
     "SupernetState",
@@ -49,6 +53,7 @@ __all__ = [
     "recalibrate_bn",
     "register_dynamic_op",
     "sandwich_schedule",
+    "sandwich_step",
     "search_darts",
     "table_latency",
     "train_standalone",

@@ -10,7 +10,7 @@ from nas.experiment import Experiment, build_problem
 from nas.run._context import study_storage
 from nas.search import Problem, SearchResult, get_engine, run_search
 
-__all__ = ["search_experiment", "train_experiment_supernet"]
+__all__ = ["make_runtime", "search_experiment", "train_experiment_supernet"]
 
 
 def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False,
@@ -37,9 +37,10 @@ def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False
 
     problem = build_problem(exp)  # loads tables and checks constraints before anything is written
     engine = get_engine(exp.search.engine, problem.space, seed=exp.seed, **exp.search.options)
+    runtime = make_runtime(exp, data_parallel=False)  # sets the threads of this process
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_manifest(run_dir, exp, command)
+    write_manifest(run_dir, exp, command, compute=runtime.describe())
     evaluator = make_evaluator(problem) if make_evaluator is not None else None
     try:
         result = run_search(problem, engine, exp.search.evaluations,
@@ -54,28 +55,48 @@ def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False
     return result
 
 
+def make_runtime(exp: Experiment, data_parallel: bool = True) -> Any:
+    """The ``supernets.Runtime`` of ``exp.compute`` for this process (joins the launcher's
+    process group when ``data_parallel``; sets the threads); a bad ``compute`` section
+    (``cuda`` without a GPU, fp16 on the CPU) is one :class:`~nas.errors.ConfigError` line."""
+    from nas.errors import ConfigError
+    from supernets import Runtime, SupernetError
+    from supernets.distributed import DistributedError
+
+    try:
+        return Runtime(exp.compute, data_parallel=data_parallel)
+    except DistributedError:
+        raise
+    except SupernetError as exc:
+        raise ConfigError(f"compute.{exc}") from None
+
+
 def train_experiment_supernet(exp: Experiment, run_dir: str | Path, restart: bool = False,
                               max_steps: int | None = None, progress: bool | None = None,
                               command: Sequence[str] | None = None) -> Any:
-    """Train the OFA supernet of ``exp`` (its space, data and ``supernet.train``) in ``run_dir``.
+    """Train the OFA supernet of ``exp`` (its space, data, ``supernet.train`` and ``compute``)
+    in ``run_dir``: the body of every data-parallel worker.
+
+    Under a launcher (``torchrun``, ``nas supernet train --nproc``, Ray Train) each process
+    calls this with the ``torch.distributed`` environment set or a process group formed;
+    it joins the group, takes its share of each global batch and only rank 0 writes (see
+    :mod:`supernets.distributed`). Alone, it trains in this process.
 
     Returns:
         ``supernets.TrainResult`` (``finished`` is False when ``max_steps`` stopped it).
     """
-    import torch
-
     from nas.manifest import write_manifest
     from search_spaces import get_space
     from supernets import train_supernet
     from supernets.data import load_dataset
 
-    if exp.compute.threads is not None:
-        torch.set_num_threads(exp.compute.threads)
+    runtime = make_runtime(exp)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_manifest(run_dir, exp, command)
+    if runtime.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_manifest(run_dir, exp, command, compute=runtime.describe())
     space = get_space(exp.space.name, **exp.space.options)
     data = load_dataset(exp.data.name, exp.data.root, seed=exp.seed)
     return train_supernet(space, exp.supernet.ofa_config(exp.seed), data, run_dir,
                           resume=not restart, max_steps=max_steps, progress=progress,
-                          space_options=exp.space.options)
+                          space_options=exp.space.options, runtime=runtime)

@@ -58,6 +58,8 @@ class RunContext:
         space: the search space.
         make_evaluator: builds each search's batch evaluator from its problem (None: in
             this process).
+        runtime: the ``supernets.Runtime`` of ``exp.compute`` in this process (device,
+            precision, threads) for the stages that run networks (None: the CPU).
     """
 
     exp: Experiment
@@ -68,6 +70,14 @@ class RunContext:
     data: DataSplits
     space: SearchSpace
     make_evaluator: Callable[[Problem], Any] | None = None
+    runtime: Any = None
+
+    @property
+    def device(self) -> Any:
+        """The ``torch.device`` the run's networks run on (the CPU without a runtime)."""
+        import torch
+
+        return self.runtime.device if self.runtime is not None else torch.device("cpu")
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.config import to_dict
+from nas.errors import ConfigError
 from nas.run._context import RunContext
 from nas.run._stages import atomic_write_text, stable_hash
 from search_spaces import Architecture
@@ -49,8 +50,14 @@ def darts_pipeline(ctx: RunContext, restart: bool = False) -> DartsRunResult:
     config = exp.supernet.darts_config(exp.seed)
     if restart:
         ctx.cache.invalidate("standalone")
+    if exp.compute.processes > 1:
+        raise ConfigError(
+            "compute.processes: nas run searches DARTS in one process; for a data-parallel "
+            "search start the workers with torchrun and call supernets.search_darts in each "
+            "(see docs/decisions/ddp-weight-sharing.md), or set processes: 1")
     result = search_darts(ctx.space, config, ctx.data, ctx.run_dir, resume=not restart,
-                          space_options=exp.space.options, progress=ctx.progress)
+                          space_options=exp.space.options, progress=ctx.progress,
+                          runtime=ctx.runtime)
     arch = result.arch
     atomic_write_text(ctx.run_dir / "arch.json", arch.to_json() + "\n")
     val_acc = float(result.metrics[-1]["val_acc"]) if result.metrics else float("nan")
@@ -72,9 +79,11 @@ def _standalone(ctx: RunContext, arch: Architecture, val_acc: float) -> dict[str
 
     exp, t = ctx.exp, ctx.exp.standalone
     trained = train_standalone(ctx.space, arch, ctx.data, epochs=t.epochs, batch_size=t.batch_size,
-                               lr=t.lr, weight_decay=t.weight_decay, seed=exp.seed)
+                               lr=t.lr, weight_decay=t.weight_decay, seed=exp.seed,
+                               compute=exp.compute)
     files = export_subnet(trained.model, ctx.space, arch, ctx.run_dir / "model", ctx.shape,
-                          ctx.data.num_classes, exp.export.formats, exp.space.options, exp.seed)
+                          ctx.data.num_classes, exp.export.formats, exp.space.options, exp.seed,
+                          device=ctx.device)
     standalone = {"epochs": t.epochs, "val_acc": trained.val_accuracy,
                   "test_acc": trained.test_accuracy, "params": trained.params}
     summary = {"key": arch.key, "search_val_acc": val_acc, "standalone": standalone,

@@ -55,10 +55,12 @@ class FittedPredictor:
 
 def evaluate_archs(ctx: RunContext, supernet: OFASupernet, archs: list[Architecture],
                    split: str = "val", desc: str = "evaluating") -> np.ndarray:
-    """Accuracy of each subnet with inherited weights (BN recalibrated per subnet)."""
+    """Accuracy of each subnet with inherited weights (BN recalibrated per subnet), on the
+    run's device (``compute.device``)."""
     from supernets import evaluate_subnet
 
-    return np.array([evaluate_subnet(supernet, a, ctx.data, split, seed=ctx.seed)
+    return np.array([evaluate_subnet(supernet, a, ctx.data, split, seed=ctx.seed,
+                                     device=ctx.device)
                      for a in ctx.bar(archs, desc=desc, unit="subnet")])
 
 
@@ -83,15 +85,32 @@ def supernet_stage(ctx: RunContext) -> TrainedSupernet:
     folder = ctx.run_dir / "supernet" / key
 
     def train() -> dict[str, Any]:
-        result = train_supernet(ctx.space, config, ctx.data, folder, resume=True,
-                                progress=ctx.progress, space_options=exp.space.options)
-        summary = {"dir": str(folder), "steps": int(result.steps)}
-        ctx.log(f"[supernet] trained {summary['steps']} steps -> {folder}")
+        if exp.compute.processes > 1:
+            steps = _train_data_parallel(ctx, folder)
+        else:
+            steps = train_supernet(ctx.space, config, ctx.data, folder, resume=True,
+                                   progress=ctx.progress, space_options=exp.space.options,
+                                   runtime=ctx.runtime).steps
+        summary = {"dir": str(folder), "steps": int(steps)}
+        where = f" in {exp.compute.processes} processes" if exp.compute.processes > 1 else ""
+        ctx.log(f"[supernet] trained {summary['steps']} steps on {ctx.device}{where} -> {folder}")
         return summary
 
     ctx.cache.run("supernet", key, train)
     supernet, _ = load_supernet(folder, ctx.space)
     return TrainedSupernet(supernet, key)
+
+
+def _train_data_parallel(ctx: RunContext, folder: Path) -> int:
+    """Train the run's supernet in ``compute.processes`` processes on this machine (torch's
+    elastic launcher, through ``nas.launch``); each runs ``train_experiment_supernet`` on
+    the run's resolved experiment (``config.yaml``). Returns the steps done."""
+    import json
+
+    from nas.launch import TrainJob, launch_local
+
+    launch_local(TrainJob(str(ctx.run_dir / "config.yaml"), str(folder)), ctx.exp.compute.processes)
+    return int(json.loads((folder / "supernet.json").read_text())["step"])
 
 
 # latency tables -----------------------------------------------------------------------------

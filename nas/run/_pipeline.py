@@ -48,25 +48,26 @@ def make_context(exp: Experiment, run_dir: str | Path, progress: bool | None = N
                  command: Sequence[str] | None = None) -> RunContext:
     """Create the run folder (with ``config.yaml`` and ``manifest.json``), load the data
     and the space, and log the set-up line."""
-    import torch
-
     from nas.manifest import write_manifest
+    from nas.run._commands import make_runtime
     from search_spaces import get_space
     from supernets.data import load_dataset
 
-    if exp.compute.threads is not None:
-        torch.set_num_threads(exp.compute.threads)
+    # this process runs every stage itself; only the supernet stage goes data-parallel
+    # (compute.processes > 1), in processes of its own
+    runtime = make_runtime(exp, data_parallel=False)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(exp), sort_keys=False))
-    write_manifest(run_dir, exp, command)
+    write_manifest(run_dir, exp, command,
+                   compute={**runtime.describe(), "processes": exp.compute.processes})
     log = Logger(run_dir / "run.log", echo)
     data = load_dataset(exp.data.name, exp.data.root, seed=exp.seed)
     space = get_space(exp.space.name, **exp.space.options)
     log(f"[setup] space {space.name} ({space.size():.3g} archs), data {data.name} "
         f"{len(data.train)}/{len(data.val)}/{len(data.test)}, input {data.input_shape}")
     return RunContext(exp, run_dir, StageCache(run_dir, log), log, progress, data, space,
-                      make_evaluator)
+                      make_evaluator, runtime)
 
 
 def run_experiment(exp: Experiment, run_dir: str | Path, progress: bool | None = None,

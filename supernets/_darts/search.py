@@ -8,14 +8,19 @@ finite differences). An optional expected-latency term (FBNet) is added to the
 architecture loss. After every epoch the run directory gets a checkpoint
 (``checkpoint.pt`` state dict + ``checkpoint.json`` metadata), ``metrics.csv`` and
 the alpha history; a rerun with ``resume=True`` continues bit-exactly.
+
+Devices and data parallelism (:class:`supernets.runtime.Runtime`): the search runs on
+the configured device (fp32 or bf16 autocast); under ``torch.distributed`` each rank
+takes its share of every global batch (``batch_size`` / world size), batch norm uses
+the global batch's statistics and the weight and architecture gradients are averaged
+over the ranks before each update, so n processes search like one. Only rank 0 writes;
+the checkpoint (CPU tensors) resumes on any device with any number of processes.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,18 +33,22 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from search_spaces import Architecture, SearchSpace
+from supernets import distributed
 from supernets._darts.config import DartsConfig
-from supernets._darts.history import load_alpha_history, save_alpha_history
+from supernets._darts.history import save_alpha_history
+from supernets._darts.runfiles import (
+    DERIVE_ONLY,
+    metadata,
+    save_run,
+    start_run,
+    write_json,
+)
 from supernets._darts.supernet import DartsSupernet, LatencyLookup
 from supernets._darts.train import batches, evaluate
 from supernets.errors import SupernetError
+from supernets.runtime import ComputeConfig, Runtime
 
 __all__ = ["DartsResult", "DartsSearch", "search_darts", "table_latency"]
-
-FORMAT = "darts-run/1"
-DERIVE_ONLY = ("derive", "tune_steps", "eval_batches")
-"""Settings that only affect derivation: a finished search may be re-derived with others."""
-
 
 @dataclass
 class DartsResult:
@@ -84,14 +93,19 @@ class DartsSearch:
     """
 
     def __init__(self, space: SearchSpace, config: DartsConfig, data, table: LatencyLookup | None,
-                 latency_weight: float) -> None:
+                 latency_weight: float, runtime: Runtime | None = None) -> None:
         self.config, self.data = config, data
+        self.rt = runtime or Runtime(ComputeConfig(device="cpu"), data_parallel=False,
+                                     set_threads=False)
+        if self.rt.config.precision == "fp16":
+            raise SupernetError("precision: the DARTS search supports fp32 and bf16, not fp16")
+        self.local_batch = self.rt.local_batch(config.batch_size)
         self.latency_weight = float(latency_weight)
-        self.net = DartsSupernet.from_space(
+        self.net = self.rt.prepare(DartsSupernet.from_space(
             space, num_classes=data.num_classes, input_shape=data.input_shape,
             partial_channels=config.partial_channels, edge_normalization=config.edge_normalization,
             seed=config.seed,
-        )
+        ))
         if table is not None:
             self.net.set_latency_table(table)
         elif self.latency_weight:
@@ -125,14 +139,25 @@ class DartsSearch:
     def _val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         while True:
             if self._val_iter is None:
-                self._val_iter = batches(self.data.val, self.config.batch_size, self.gen)
+                self._val_iter = self._batches(self.data.val, self.gen)
             try:
-                return next(self._val_iter)
+                return self.rt.batch(next(self._val_iter))
             except StopIteration:
                 self._val_iter = None
 
+    def _batches(self, data, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return batches(data, self.local_batch, gen, rank=self.rt.rank,
+                       world_size=self.rt.world_size)
+
+    def _mean(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Gradients averaged over the ranks (unchanged in one process)."""
+        if self.rt.parallel:
+            distributed.all_reduce_tensors(grads)
+        return grads
+
     def _arch_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(self.net(x), y)
+        with self.rt.autocast():
+            loss = F.cross_entropy(self.net(x), y)
         if self.latency_weight:
             loss = loss + self.latency_weight * self.net.expected_latency()
         return loss
@@ -143,10 +168,11 @@ class DartsSearch:
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor) -> None:
         """One update of the architecture parameters on a validation batch."""
-        if self.config.order == 1:
-            grads = self._grads(self._arch_loss(xv, yv), self.arch)
-        else:
-            grads = self._unrolled_grads(x, y, xv, yv)
+        with self.rt.step_context():
+            if self.config.order == 1:
+                grads = self._mean(self._grads(self._arch_loss(xv, yv), self.arch))
+            else:
+                grads = self._unrolled_grads(x, y, xv, yv)
         self.a_opt.zero_grad(set_to_none=True)
         for p, g in zip(self.arch, grads, strict=False):
             p.grad = g
@@ -157,11 +183,11 @@ class DartsSearch:
         xi = self.sched.get_last_lr()[0]
         wd = self.config.w_weight_decay
         backup = [w.detach().clone() for w in self.weights]
-        g_train = self._grads(F.cross_entropy(self.net(x), y), self.weights)
+        g_train = self._mean(self._grads(self._train_loss(x, y), self.weights))
         with torch.no_grad():  # virtual step w' = w - xi (g + wd w)
             for w, g in zip(self.weights, g_train, strict=False):
                 w.sub_(xi * (g + wd * w))
-        grads = self._grads(self._arch_loss(xv, yv), [*self.arch, *self.weights])
+        grads = self._mean(self._grads(self._arch_loss(xv, yv), [*self.arch, *self.weights]))
         d_arch, d_w = grads[:len(self.arch)], grads[len(self.arch):]
         eps = 0.01 / (torch.cat([g.flatten() for g in d_w]).norm() + 1e-12)
 
@@ -169,7 +195,7 @@ class DartsSearch:
             with torch.no_grad():
                 for w, b, d in zip(self.weights, backup, d_w, strict=False):
                     w.copy_(b + sign * eps * d)
-            return self._grads(F.cross_entropy(self.net(x), y), self.arch)
+            return self._mean(self._grads(self._train_loss(x, y), self.arch))
 
         plus, minus = train_arch_grads(1.0), train_arch_grads(-1.0)
         with torch.no_grad():
@@ -177,12 +203,19 @@ class DartsSearch:
                 w.copy_(b)
         return [d - xi * (p - m) / (2 * eps) for d, p, m in zip(d_arch, plus, minus, strict=False)]
 
+    def _train_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with self.rt.autocast():
+            return F.cross_entropy(self.net(x), y)
+
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        """One update of the weights on a training batch; returns (loss, accuracy)."""
+        """One update of the weights on a training batch; returns (loss, accuracy) of this
+        rank's share."""
         self.w_opt.zero_grad(set_to_none=True)
-        out = self.net(x)
-        loss = F.cross_entropy(out, y)
-        grads = self._grads(loss, self.weights)
+        with self.rt.step_context():
+            with self.rt.autocast():
+                out = self.net(x)
+                loss = F.cross_entropy(out, y)
+            grads = self._mean(self._grads(loss, self.weights))
         for w, g in zip(self.weights, grads, strict=False):
             w.grad = g
         if self.config.grad_clip:
@@ -195,7 +228,8 @@ class DartsSearch:
         self.net.train()
         self._val_iter = None
         losses, accs = [], []
-        for x, y in batches(self.data.train, self.config.batch_size, self.gen):
+        for batch in self._batches(self.data.train, self.gen):
+            x, y = self.rt.batch(batch)
             if self.epoch >= self.config.warmup_epochs:
                 xv, yv = self._val_batch()
                 self.arch_step(x, y, xv, yv)
@@ -206,9 +240,12 @@ class DartsSearch:
             bar.set_postfix(epoch=self.epoch + 1, loss=f"{loss:.3f}")
         self.sched.step()
         self.epoch += 1
-        val_loss, val_acc = evaluate(self.net, self.data.val)
-        row = {"epoch": self.epoch, "train_loss": sum(losses) / len(losses),
-               "train_acc": sum(accs) / len(accs), "val_loss": val_loss, "val_acc": val_acc,
+        val_loss, val_acc = evaluate(self.net, self.data.val, device=self.rt.device)
+        train_loss, train_acc = (sum(losses) / len(losses), sum(accs) / len(accs))
+        if self.rt.parallel:
+            train_loss, train_acc = distributed.all_reduce_mean([train_loss, train_acc])
+        row = {"epoch": self.epoch, "train_loss": train_loss,
+               "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
                "lr": self.sched.get_last_lr()[0], "seconds": time.perf_counter() - start}
         if self.net._latency is not None:
             with torch.no_grad():
@@ -222,53 +259,28 @@ class DartsSearch:
         gen = torch.Generator().manual_seed(self.config.seed + 1 + self._tuned)
         self._tuned += 1
         self.net.train()
-        it = batches(self.data.train, self.config.batch_size, gen)
+        it = batches(self.data.train, self.config.batch_size, gen)  # the same on every rank
         for _ in range(self.config.tune_steps):
             try:
                 x, y = next(it)
             except StopIteration:
                 it = batches(self.data.train, self.config.batch_size, gen)
                 x, y = next(it)
-            self.weight_step(x, y)
+            self.weight_step(*self.rt.batch((x, y)))
 
     _tuned = 0
 
 
-# --------------------------------------------------------------------------- files
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _metadata(space: SearchSpace, config: DartsConfig, data, latency_weight: float,
-              space_options: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {"format": FORMAT, "space": space.name, "space_options": dict(space_options or {}),
-            "fingerprint": space.fingerprint, "config": config.to_dict(),
-            "latency_weight": float(latency_weight),
-            "data": {"name": getattr(data, "name", "?"), "input_shape": list(data.input_shape),
-                     "num_classes": data.num_classes}}
-
-
 def search_darts(space: SearchSpace, config: DartsConfig, data, run_dir: str | Path, resume: bool = True,
                  latency_table: LatencyLookup | None = None, latency_weight: float = 0.0,
-                 space_options: Mapping[str, Any] | None = None, progress: bool | None = None
+                 space_options: Mapping[str, Any] | None = None, progress: bool | None = None,
+                 compute: ComputeConfig | None = None, runtime: Runtime | None = None
                  ) -> DartsResult:
     """Run (or resume) a DARTS search and derive an architecture.
 
     Args:
         space: a cell search space.
-        config: search settings.
+        config: search settings (``batch_size`` is the global batch under data parallelism).
         data: a ``DataSplits`` (``supernets.data.load_dataset``): weights train on ``train``,
             architecture parameters on ``val``.
         run_dir: checkpoint, ``metrics.csv``, ``alphas.json``/``.csv``, ``derived.json``.
@@ -276,60 +288,45 @@ def search_darts(space: SearchSpace, config: DartsConfig, data, run_dir: str | P
         latency_table: anything with ``lookup(LayerSpec) -> ms`` (e.g. ``hardware.LatencyTable``).
         latency_weight: lambda of the expected-latency term (ms) in the architecture loss.
         space_options: the space's factory options, recorded in the metadata.
-        progress: show a tqdm bar (None: only on a terminal).
+        progress: show a tqdm bar (None: only on a terminal); rank 0 only.
+        compute: device, precision (fp32 or bf16), channels-last, threads (default: auto
+            device, fp32); data parallelism comes from the launcher (``supernets.distributed``).
+        runtime: a :class:`~supernets.runtime.Runtime` built already (instead of ``compute``).
 
     Raises:
         SupernetError: the checkpoint belongs to another space, configuration or lambda.
     """
+    rt = runtime or Runtime(compute)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    meta = _metadata(space, config, data, latency_weight, space_options)
-    search = DartsSearch(space, config, data, latency_table, latency_weight)
-    metrics: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    ckpt, ckpt_meta = run_dir / "checkpoint.pt", run_dir / "checkpoint.json"
-    if resume and ckpt.is_file() and ckpt_meta.is_file():
-        saved = json.loads(ckpt_meta.read_text())
-        for key in ("format", "space", "fingerprint", "config", "latency_weight", "data"):
-            mine, theirs = meta[key], saved.get(key)
-            if key == "config" and isinstance(theirs, dict):
-                mine, theirs = ({k: v for k, v in c.items() if k not in DERIVE_ONLY} for c in (mine, theirs))
-            if theirs != mine:
-                raise SupernetError(
-                    f"{run_dir}: checkpoint has a different {key!r} ({theirs!r} vs {mine!r}); "
-                    "use another run directory or resume=False"
-                )
-        search.load_state_dict(torch.load(ckpt, weights_only=True))
-        metrics = saved["metrics"][:search.epoch]
-        history = [h for h in load_alpha_history(run_dir) if h["epoch"] <= search.epoch]
-    else:
-        for stale in ("derived.json", "checkpoint.pt", "checkpoint.json"):
-            (run_dir / stale).unlink(missing_ok=True)
-        history = [{"epoch": 0, "alphas": search.net.alphas()}]
+    if rt.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    meta = metadata(space, config, data, latency_weight, space_options)
+    search = DartsSearch(space, config, data, latency_table, latency_weight, runtime=rt)
+    metrics, history = start_run(run_dir, meta, search, resume)
     steps = math.ceil(len(data.train) / config.batch_size)
+    show = (not progress) if progress is not None else None
     bar = tqdm(total=config.epochs * steps, initial=search.epoch * steps, desc="darts search",
-               disable=(not progress) if progress is not None else None, leave=False)
+               disable=show if rt.is_main else True, leave=False)
     while search.epoch < config.epochs:
         row = search.run_epoch(bar)
         metrics.append(row)
         history.append({"epoch": search.epoch, "alphas": search.net.alphas()})
-        tmp = ckpt.with_suffix(".pt.tmp")
-        torch.save(search.state_dict(), tmp)
-        os.replace(tmp, ckpt)
-        _write_json(ckpt_meta, {**meta, "epoch": search.epoch, "metrics": metrics})
-        _write_metrics(run_dir / "metrics.csv", metrics)
-        save_alpha_history(history, run_dir)
+        if rt.is_main:
+            save_run(run_dir, meta, search, metrics, history)
     bar.close()
-    if not history or len(history) == 1:
+    if rt.is_main and (not history or len(history) == 1):
         save_alpha_history(history, run_dir)
     arch = _derive(search, config, space, run_dir)
     latency = None
     if latency_table is not None:
         latency = table_latency(space, arch, latency_table, data.input_shape, data.num_classes)
-    _write_json(run_dir / "derived.json", {"method": config.derive, "settings": _derive_settings(config),
-                                           "arch": arch.to_dict(), "key": arch.key,
-                                           "table_latency_ms": latency, "space": space.name,
-                                           "fingerprint": space.fingerprint})
+    if rt.is_main:
+        write_json(run_dir / "derived.json", {
+            "method": config.derive, "settings": _derive_settings(config), "arch": arch.to_dict(),
+            "key": arch.key, "table_latency_ms": latency, "space": space.name,
+            "fingerprint": space.fingerprint})
+    if rt.parallel:
+        distributed.barrier()
     return DartsResult(arch, search.net, metrics, history, run_dir, latency)
 
 
@@ -339,13 +336,18 @@ def _derive_settings(config: DartsConfig) -> dict[str, Any]:
 
 def _derive(search: DartsSearch, config: DartsConfig, space: SearchSpace, run_dir: Path) -> Architecture:
     done = run_dir / "derived.json"
-    if done.is_file():  # a finished run: derivation (which may retune weights) is not repeated
-        saved = json.loads(done.read_text())
+    cached = None
+    if search.rt.is_main and done.is_file():  # a finished run: derivation (which may retune
+        saved = json.loads(done.read_text())   # weights) is not repeated
         if saved.get("settings") == _derive_settings(config) and saved.get("fingerprint") == space.fingerprint:
-            return space.validate(Architecture(saved["arch"]))
+            cached = saved["arch"]
+    if search.rt.parallel:
+        cached = distributed.broadcast_object(cached)
+    if cached is not None:
+        return space.validate(Architecture(cached))
     if config.derive == "argmax":
         return search.net.derive("argmax")
-    val = list(batches(search.data.val, config.batch_size))[:config.eval_batches]
+    val = [search.rt.batch(b) for b in list(batches(search.data.val, config.batch_size))[:config.eval_batches]]
     arch = search.net.derive("perturbation", data=val, tune=search.tune, seed=config.seed)
     search.net.reset_selection()
     return arch

@@ -213,7 +213,8 @@ class DartsSupernet(nn.Module):
             self.set_latency_table(table)
         if self._latency is None:
             raise SupernetError("no latency table: pass one or call set_latency_table(table)")
-        return sum((self.op_weights(k) * lat).sum() for k, lat in enumerate(self._latency))
+        return sum((w * lat.to(w.device)).sum() for k, lat in enumerate(self._latency)
+                   for w in (self.op_weights(k),))
 
     # derivation --------------------------------------------------------------------------
     def _best_ops(self, k: int) -> tuple[list[float], list[int]]:

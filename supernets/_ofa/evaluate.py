@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset
 
 from supernets.data import DataSplits
 from supernets.errors import SupernetError
@@ -102,38 +102,57 @@ def recalibrate_bn(module: nn.Module, batches: Iterable[torch.Tensor | Sequence[
     return seen
 
 
-def calibration_batches(dataset: TensorDataset, images: int, batch_size: int = 128,
+def _first_device(module: nn.Module) -> torch.device:
+    tensor = next(iter([*module.parameters(), *module.buffers()]), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def calibration_batches(dataset: Dataset, images: int, batch_size: int = 128,
                         seed: int = 0) -> list[torch.Tensor]:
     """``images`` training images in a seeded random order, in batches of nearly equal
-    size (at most ``batch_size``; never a short last batch)."""
-    x = dataset.tensors[0]
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:images]
+    size (at most ``batch_size``; never a short last batch). Any data set of ``(x, y)``
+    items; only the chosen items are read."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:images]
     count = -(-len(order) // batch_size)
-    return [x[part] for part in torch.tensor_split(order, count)] if count else []
+    if not count:
+        return []
+    return [torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in part])
+            for part in torch.tensor_split(order, count)]
 
 
 @torch.no_grad()
-def accuracy(module: torch.nn.Module, dataset: TensorDataset, batch_size: int = 256) -> float:
-    """Top-1 accuracy of ``module`` (in eval mode) on a dataset."""
+def accuracy(module: torch.nn.Module, dataset: Dataset, batch_size: int = 256,
+             device: str | torch.device | None = None, num_workers: int = 0) -> float:
+    """Top-1 accuracy of ``module`` (in eval mode) on a data set of ``(x, y)`` items, run
+    on ``device`` (default: where the module's weights are)."""
+    from supernets.data import make_loader
+
     module.eval()
-    x, y = dataset.tensors[:2]
+    device = torch.device(device) if device is not None else _first_device(module)
+    loader = make_loader(dataset, batch_size, shuffle=False, drop_last=False,
+                         num_workers=num_workers, pin_memory=device.type == "cuda")
     correct = 0
-    for i in range(0, len(x), batch_size):
-        correct += (module(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-    return correct / max(1, len(x))
+    for x, y in loader:
+        out = module(x.to(device, non_blocking=True))
+        correct += (out.argmax(1).cpu() == y).sum().item()
+    return correct / max(1, len(dataset))
 
 
-def evaluate_subnet(supernet: OFASupernet, arch: Mapping[str, Any], data: DataSplits | TensorDataset,
-                    split: str | TensorDataset = "val", calib_images: int = 256, batch_size: int = 256,
-                    seed: int = 0) -> float:
+def evaluate_subnet(supernet: OFASupernet, arch: Mapping[str, Any], data: DataSplits | Dataset,
+                    split: str | Dataset = "val", calib_images: int = 256, batch_size: int = 256,
+                    seed: int = 0, device: str | torch.device | None = None) -> float:
     """Accuracy of subnet ``arch`` with inherited weights.
 
     Activates ``arch``, recalibrates batch-norm statistics on ``calib_images``
     training images (``data.train``, or ``data`` itself when it is one data set),
-    and measures top-1 accuracy on ``split`` (a split name of ``data``, or a data set). The supernet is left in eval mode with
-    the recalibrated statistics.
+    and measures top-1 accuracy on ``split`` (a split name of ``data``, or a data set).
+    The supernet is left in eval mode with the recalibrated statistics.
+
+    Args:
+        device: where to run (``"cpu"``, ``"cuda:0"``, a ``torch.device``; the supernet
+            is moved there); default: where the supernet's weights are.
     """
-    if isinstance(data, DataSplits) and isinstance(split, TensorDataset):
+    if isinstance(data, DataSplits) and not isinstance(split, str):
         calib, target = data.train, split
     elif isinstance(data, DataSplits):
         if split not in ("train", "val", "test"):
@@ -141,7 +160,11 @@ def evaluate_subnet(supernet: OFASupernet, arch: Mapping[str, Any], data: DataSp
         calib, target = data.train, getattr(data, split)
     else:
         calib = target = data
+    if device is not None:
+        supernet.to(device)
+    device = _first_device(supernet)
     supernet.set_active(arch)
     if calib_images > 0:
-        supernet.recalibrate_bn(calibration_batches(calib, calib_images, seed=seed))
-    return accuracy(supernet.eval(), target, batch_size)
+        batches = [b.to(device) for b in calibration_batches(calib, calib_images, seed=seed)]
+        supernet.recalibrate_bn(batches)
+    return accuracy(supernet.eval(), target, batch_size, device)

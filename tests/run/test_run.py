@@ -142,6 +142,28 @@ def test_bad_experiment_files_fail_before_anything_runs(tmp_path, capsys, patch,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("compute", "message"), [
+    ({"device": "cuda"}, "compute.device: 'cuda' but torch finds no CUDA GPU on this machine"),
+    ({"device": "cpu", "precision": "fp16"}, "compute.precision: fp16 needs a CUDA device"),
+])
+def test_a_compute_section_this_machine_cannot_serve_is_one_line(tmp_path, capsys, monkeypatch,
+                                                                  compute, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = write(tmp_path, {**TINY, "compute": compute})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_manifest_records_where_the_networks_ran(tiny_run):
+    result, _ = tiny_run
+    compute = json.loads((result.run_dir / "manifest.json").read_text())["compute"]
+    assert compute["device"] == "cpu" and compute["precision"] == "fp32"
+    assert compute["world_size"] == 1 and compute["processes"] == 1
+    assert isinstance(compute["threads"], int) and compute["threads"] >= 1
+
+
 def test_missing_data_path_is_one_clear_error(tmp_path, capsys):
     path = write(tmp_path, {**TINY, "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}})
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
@@ -183,3 +205,15 @@ def test_invalid_arch_file_is_one_clear_error(tmp_path, capsys):
 def test_load_experiment_rejects_unknown_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_experiment(tmp_path / "none.yaml")
+
+
+@pytest.mark.slow
+def test_processes_2_trains_the_supernet_in_two_processes(tmp_path):
+    pytest.importorskip("nas.launch")  # the launcher (nas supernet train --nproc) runs the workers
+    config = {**TINY, "compute": {"device": "cpu", "threads": 1, "processes": 2}}
+    result = run_experiment(load_experiment(write(tmp_path, config), "run"), tmp_path / "out",
+                            progress=False, echo=False)
+    (folder,) = list((result.run_dir / "supernet").iterdir())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["compute"]["world_size"] == 2
+    assert json.loads((folder / "supernet.json").read_text())["finished"]

@@ -152,7 +152,7 @@ def test_sandwich_schedule_beats_a_late_start_of_the_small_subnets(digits, tmp_p
 
 def _sandwich_resolutions(mode: str, steps: int = 12) -> list[tuple[int, int]]:
     """(largest, smallest) input resolution of each of ``steps`` training steps."""
-    from supernets._ofa.train import _step
+    from supernets import sandwich_step
 
     space = get_space("mobilenetv3_ofa", width_mult=0.25, resolutions=[8, 12, 16], input_shape=(1, 8, 8))
     net = OFASupernet.from_space(space, 10, (1, 8, 8), seed=0)
@@ -165,7 +165,7 @@ def _sandwich_resolutions(mode: str, steps: int = 12) -> list[tuple[int, int]]:
     rng = np.random.default_rng(0)
     x, y = torch.randn(4, 1, 8, 8), torch.arange(4)
     for i in range(steps):
-        _step(net, opt, x, y, phase, OFATrainConfig(), rng, i)
+        sandwich_step(net, opt, x, y, phase, OFATrainConfig(), rng, i)
     return [(seen[3 * i], seen[3 * i + 1]) for i in range(steps)]  # largest, smallest, 1 random
 
 
