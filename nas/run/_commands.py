@@ -88,7 +88,7 @@ def train_experiment_supernet(exp: Experiment, run_dir: str | Path, restart: boo
     from nas.manifest import write_manifest
     from search_spaces import get_space
     from supernets import train_supernet
-    from supernets.data import load_dataset
+    from supernets.data import load_data
 
     runtime = make_runtime(exp)
     run_dir = Path(run_dir)
@@ -96,7 +96,8 @@ def train_experiment_supernet(exp: Experiment, run_dir: str | Path, restart: boo
         run_dir.mkdir(parents=True, exist_ok=True)
         write_manifest(run_dir, exp, command, compute=runtime.describe())
     space = get_space(exp.space.name, **exp.space.options)
-    data = load_dataset(exp.data.name, exp.data.root, seed=exp.seed)
+    data = load_data(exp.data, exp.seed)
     return train_supernet(space, exp.supernet.ofa_config(exp.seed), data, run_dir,
                           resume=not restart, max_steps=max_steps, progress=progress,
-                          space_options=exp.space.options, runtime=runtime)
+                          space_options=exp.space.options, runtime=runtime,
+                          num_workers=exp.data.loader_options(runtime.device.type == "cuda")["num_workers"])

@@ -90,7 +90,9 @@ def supernet_stage(ctx: RunContext) -> TrainedSupernet:
         else:
             steps = train_supernet(ctx.space, config, ctx.data, folder, resume=True,
                                    progress=ctx.progress, space_options=exp.space.options,
-                                   runtime=ctx.runtime).steps
+                                   runtime=ctx.runtime,
+                                   num_workers=exp.data.loader_options(
+                                       ctx.runtime.device.type == "cuda")["num_workers"]).steps
         summary = {"dir": str(folder), "steps": int(steps)}
         where = f" in {exp.compute.processes} processes" if exp.compute.processes > 1 else ""
         ctx.log(f"[supernet] trained {summary['steps']} steps on {ctx.device}{where} -> {folder}")

@@ -51,7 +51,7 @@ def make_context(exp: Experiment, run_dir: str | Path, progress: bool | None = N
     from nas.manifest import write_manifest
     from nas.run._commands import make_runtime
     from search_spaces import get_space
-    from supernets.data import load_dataset
+    from supernets.data import load_data
 
     # this process runs every stage itself; only the supernet stage goes data-parallel
     # (compute.processes > 1), in processes of its own
@@ -62,7 +62,7 @@ def make_context(exp: Experiment, run_dir: str | Path, progress: bool | None = N
     write_manifest(run_dir, exp, command,
                    compute={**runtime.describe(), "processes": exp.compute.processes})
     log = Logger(run_dir / "run.log", echo)
-    data = load_dataset(exp.data.name, exp.data.root, seed=exp.seed)
+    data = load_data(exp.data, exp.seed)
     space = get_space(exp.space.name, **exp.space.options)
     log(f"[setup] space {space.name} ({space.size():.3g} archs), data {data.name} "
         f"{len(data.train)}/{len(data.val)}/{len(data.test)}, input {data.input_shape}")

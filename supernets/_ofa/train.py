@@ -38,11 +38,11 @@ from tqdm.auto import tqdm
 from search_spaces import SearchSpace
 from supernets import distributed
 from supernets._ofa.checkpoint import (
-    META,
     METRICS,
     WEIGHTS,
     SupernetState,
     load_supernet,
+    read_weights,
     save_checkpoint,
     to_cpu,
 )
@@ -308,8 +308,8 @@ def _resume(net: OFASupernet, space: SearchSpace, run_dir: Path, state: Supernet
     net.load_state_dict(loaded.state_dict())
     state = dataclasses.replace(state, phase=old.phase, phase_step=old.phase_step, step=old.step,
                                 finished=old.finished)
-    saved = torch.load(run_dir / WEIGHTS, map_location="cpu", weights_only=True)
-    return state, saved["optimizer"], saved.get("scaler")
+    saved = read_weights(run_dir / WEIGHTS)
+    return state, saved.get("optimizer", {}), saved.get("scaler")
 
 
 def _start(net: OFASupernet, space: SearchSpace, run_dir: Path, state: SupernetState,
@@ -320,7 +320,7 @@ def _start(net: OFASupernet, space: SearchSpace, run_dir: Path, state: SupernetS
     payload: tuple[Any, ...] = ("ok", state, {}, None, None)
     if distributed.is_main():
         try:
-            if resume and (run_dir / META).is_file():
+            if resume and (run_dir / WEIGHTS).is_file():
                 state, opt_state, scaler = _resume(net, space, run_dir, state)
                 payload = ("ok", state, opt_state, scaler, to_cpu(net.state_dict()))
             elif (run_dir / METRICS).exists():
@@ -371,7 +371,8 @@ def train_supernet(space: SearchSpace, config: OFATrainConfig, data: DataSplits,
     run_dir = Path(run_dir)
     net = OFASupernet.from_space(space, data.num_classes, data.input_shape, seed=config.seed)
     state = SupernetState(space.name, dict(space_options or {}), space.fingerprint, data.num_classes,
-                          tuple(data.input_shape), data.name, config.to_dict())
+                          tuple(data.input_shape), data.name, config.to_dict(),
+                          data_config=data.settings())
     state, opt_state, scaler_state = _start(net, space, run_dir, state, resume)
     if rt.scaler is not None and scaler_state:
         rt.scaler.load_state_dict(scaler_state)

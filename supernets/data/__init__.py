@@ -51,7 +51,7 @@ def load_data(config: DataConfig, seed: int = 0) -> DataSplits:
         DataError: missing or malformed files, naming the file or folder (an image that
             cannot be decoded is reported when it is read, naming the file).
     """
-    return _LOADERS[config.name](config, seed)
+    return dataclasses.replace(_LOADERS[config.name](config, seed), config=config)
 
 
 def load_dataset(name: str = "digits", root: str | Path | None = None, seed: int = 0,

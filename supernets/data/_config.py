@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,6 +187,14 @@ class DataSplits:
     input_shape: tuple[int, int, int]
     num_classes: int
     classes: tuple[str, ...] = ()
+    config: DataConfig | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The data settings as plain JSON data (``{}`` when not loaded from a config):
+        ``DataConfig(**settings)`` loads the same data again."""
+        if self.config is None:
+            return {}
+        return json.loads(json.dumps(dataclasses.asdict(self.config)))
 
 
 def split_indices(n: int, seed: int, val_fraction: float, test_fraction: float
