@@ -1,0 +1,92 @@
+"""The busy-machine guard: a table built while the machine's speed moved says so, or is refused.
+
+A table's build times the reference network in every round-robin group (layer
+chunks and calibration networks, :mod:`hardware._reference`). Two figures of
+those timings tell how trustworthy the build was:
+
+- ``reference_drift``: slowest over fastest reference time across the groups
+  (1.0: the machine kept its speed). The normalisation by the reference removes
+  drift that slows every workload alike, but on an oversubscribed machine the
+  reference and the networks slow down differently (docs/decisions/latency-reference-network.md:
+  13x on the reference against 4.6x on networks), so a large drift means the table's
+  relative latencies are suspect too.
+- ``reference_spread``: the median over the groups of the reference's (p90 - p10) /
+  median within its group: run-to-run noise while the table was measured.
+
+Past the warning levels the build warns, naming the figure; past the refusal
+levels (``BuildSettings.refuse_drift`` / ``refuse_noise``, ``None`` disables) it
+raises. The figures are stored in ``metadata["machine_check"]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hardware.errors import HardwareError
+
+__all__ = ["WARN_DRIFT", "WARN_NOISE", "BusyMachineError", "BusyMachineWarning", "check_machine"]
+
+WARN_DRIFT = 1.3  # slowest / fastest reference group
+WARN_NOISE = 0.25  # (p90 - p10) / median of the reference within a group
+
+
+class BusyMachineWarning(UserWarning):
+    """A table was measured while the machine's speed drifted or was noisy."""
+
+
+class BusyMachineError(HardwareError):
+    """A table's own timings show the machine was too busy for it to be trusted."""
+
+
+def machine_figures(metadata: Mapping[str, Any]) -> dict[str, float] | None:
+    """``reference_drift`` and ``reference_spread`` of a table's metadata (None: no reference)."""
+    ref = metadata.get("reference")
+    if not ref or not ref.get("layer_groups_ms"):
+        return None
+    cal = metadata.get("calibration") or {}
+    groups = list(ref["layer_groups_ms"]) + ([cal["reference_ms"]] if cal.get("reference_ms") else [])
+    spreads = list(ref.get("layer_groups_spread") or [])
+    if cal.get("reference_spread") is not None:
+        spreads.append(cal["reference_spread"])
+    return {"reference_drift": float(max(groups) / min(groups)),
+            "reference_spread": float(np.median(spreads)) if spreads else float("nan"),
+            "groups": len(groups)}
+
+
+def check_machine(metadata: dict[str, Any], refuse_drift: float | None, refuse_noise: float | None,
+                  what: str = "latency table") -> dict[str, Any] | None:
+    """Store the machine figures in ``metadata["machine_check"]``; warn or refuse past the levels.
+
+    Raises:
+        BusyMachineError: a figure past its refusal level (the message names it).
+    """
+    figures = machine_figures(metadata)
+    if figures is None:
+        return None
+    drift, spread = figures["reference_drift"], figures["reference_spread"]
+    problems = []
+    if drift > WARN_DRIFT:
+        problems.append(f"the reference network's time varied {drift:.2f}x across the {figures['groups']} "
+                        f"timing groups (warning above {WARN_DRIFT}x"
+                        + (f", refused above {refuse_drift}x)" if refuse_drift else ")"))
+    if spread > WARN_NOISE:
+        problems.append(f"its run-to-run spread (p90-p10)/median was {spread:.2f} within a group "
+                        f"(warning above {WARN_NOISE}" + (f", refused above {refuse_noise})" if refuse_noise else ")"))
+    verdict = "ok" if not problems else "warned"
+    if (refuse_drift and drift > refuse_drift) or (refuse_noise and spread > refuse_noise):
+        verdict = "refused"
+    metadata["machine_check"] = {**figures, "verdict": verdict, "warn_drift": WARN_DRIFT,
+                                 "warn_noise": WARN_NOISE, "refuse_drift": refuse_drift,
+                                 "refuse_noise": refuse_noise}
+    message = (f"{what} measured on a busy machine: " + "; ".join(problems)
+               + ". Its latencies may disagree with a rebuild on a quiet machine")
+    if verdict == "refused":
+        raise BusyMachineError(message + "; rebuild when the machine is quiet (or pass --allow-noisy / "
+                               "refuse_drift=None, refuse_noise=None to keep it)")
+    if problems:
+        warnings.warn(message + "; `nas lut show` keeps these figures", BusyMachineWarning, stacklevel=3)
+    return metadata["machine_check"]
