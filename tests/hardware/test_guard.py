@@ -1,0 +1,33 @@
+"""The busy-machine guard: the build's own reference timings warn or refuse."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from hardware import BusyMachineError, BusyMachineWarning, LatencyTable, get_device
+from tests.hardware.conftest import DriftingProfiler
+
+OPTIONS = dict(n_calibration=3, rng=0, progress=False, chunk_size=8)
+
+
+def test_a_steady_machine_builds_silently(tiny):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BusyMachineWarning)
+        table = LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0]), **OPTIONS)
+    check = table.metadata["machine_check"]
+    assert check["verdict"] == "ok" and check["reference_drift"] == pytest.approx(1.0)
+    assert "machine      ok" in table.summary()
+
+
+def test_drift_warns_naming_the_figure_then_refuses(tiny):
+    with pytest.warns(BusyMachineWarning, match=r"varied 1\.60x across the 5 timing groups"):
+        table = LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0, 1.6]), **OPTIONS)
+    assert table.metadata["machine_check"]["verdict"] == "warned"
+    with pytest.raises(BusyMachineError, match=r"varied 5\.00x .*refused above 3\.0x"):
+        LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0, 5.0]), **OPTIONS)
+    with pytest.warns(BusyMachineWarning):
+        kept = LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0, 5.0]),
+                                  refuse_drift=None, **OPTIONS)
+    assert kept.metadata["machine_check"]["verdict"] == "warned"
