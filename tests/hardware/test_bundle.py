@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +151,11 @@ def test_int8_device_times_a_quantised_model(tiny):
 # portability: the runner in a fresh virtual environment with only numpy and onnxruntime ------------
 @pytest.fixture(scope="session")
 def bare_python(request) -> str:
-    """A venv with numpy and onnxruntime only (cached across runs in pytest's cache folder)."""
-    folder = Path(request.config.cache.mkdir("runner-venv"))
+    """A venv with numpy and onnxruntime only (cached across runs: pytest's cache folder, or the
+    system's temporary folder when the cache plugin is off)."""
+    cache = getattr(request.config, "cache", None)
+    folder = (Path(cache.mkdir("runner-venv")) if cache is not None
+              else Path(tempfile.gettempdir()) / "hwnas-runner-venv")
     python = folder / "bin" / "python"
     probe = [str(python), "-c", "import numpy, onnxruntime, importlib.util as u; "
              "assert u.find_spec('torch') is None and u.find_spec('hardware') is None"]
