@@ -11,6 +11,7 @@ the quantisation scales, which do not change the latency, so random inputs are e
 from __future__ import annotations
 
 import io
+import logging
 import os
 import tempfile
 import warnings
@@ -67,6 +68,9 @@ def quantize_int8(model: bytes, input_shape: Sequence[int]) -> bytes:
         src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.onnx")
         with open(src, "wb") as f:
             f.write(model)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger for every model
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -75,6 +79,8 @@ def quantize_int8(model: bytes, input_shape: Sequence[int]) -> bytes:
                                 per_channel=True)
             except Exception as exc:  # onnxruntime raises plain exceptions on unsupported graphs
                 raise HardwareError(f"INT8 quantisation failed: {type(exc).__name__}: {exc}") from None
+            finally:
+                root.setLevel(level)
         with open(dst, "rb") as f:
             return f.read()
 
