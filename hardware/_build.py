@@ -118,7 +118,8 @@ def reference_record(refs: Sequence[Measurement], statistic: str, device: Any = 
     """The table's reference record from the reference's measurement in each layer group."""
     groups_ms = [r.value_ms for r in refs]
     return {**reference_spec(device), "ms": float(np.median(groups_ms)), "statistic": statistic,
-            "layer_groups_ms": groups_ms, "layer_groups_spread": [r.spread for r in refs]}
+            "layer_groups_ms": groups_ms, "layer_groups_spread": [r.spread for r in refs],
+            "layer_groups_runs": [r.n_runs for r in refs]}
 
 
 def table_metadata(space: SearchSpace, space_options: Mapping[str, Any] | None, method: str,
@@ -217,6 +218,7 @@ def calibration_record(table: LatencyTable, archs: Sequence[Architecture], raw: 
     cal["measured_stats_ms"] = {k: [getattr(m, f"{k}_ms") for m in scaled] for k in ("min", "p10", "median")}
     cal["reference_ms"] = ref.value_ms if ref is not None else None
     cal["reference_spread"] = ref.spread if ref is not None else None
+    cal["reference_runs"] = ref.n_runs if ref is not None else None
     return cal
 
 

@@ -21,7 +21,8 @@ def test_a_steady_machine_builds_silently(tiny):
     assert "machine      ok" in table.summary()
 
 
-def test_drift_warns_naming_the_figure_then_refuses(tiny):
+def test_drift_warns_naming_the_figure_then_refuses(tiny, monkeypatch):
+    monkeypatch.setattr("hardware._guard.MIN_RUNS", 2)  # the fake profiler times 2 runs per group
     with pytest.warns(BusyMachineWarning, match=r"varied 1\.60x across the 5 timing groups"):
         table = LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0, 1.6]), **OPTIONS)
     assert table.metadata["machine_check"]["verdict"] == "warned"
@@ -31,3 +32,10 @@ def test_drift_warns_naming_the_figure_then_refuses(tiny):
         kept = LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0, 5.0]),
                                   refuse_drift=None, **OPTIONS)
     assert kept.metadata["machine_check"]["verdict"] == "warned"
+
+
+def test_too_few_runs_only_warn(tiny):
+    """A quick profiler's figures (2 runs per group here) are too noisy to refuse a table."""
+    with pytest.warns(BusyMachineWarning, match=r"varied 5\.00x .*too few runs per group \(2 < 10\)"):
+        table = LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0, 5.0]), **OPTIONS)
+    assert table.metadata["machine_check"]["verdict"] == "warned"
