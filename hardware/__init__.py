@@ -37,7 +37,7 @@ from hardware._device import (
     list_devices,
     register_device,
 )
-from hardware._guard import BusyMachineError, BusyMachineWarning
+from hardware._guard import BusyMachineError, BusyMachineWarning, gap_beyond_noise
 from hardware._import import import_measurements
 from hardware._profiler import Measurement, Profiler, statistic_of
 from hardware._reference import normalise, reference_module, reference_spec, speed_factor
@@ -73,6 +73,7 @@ __all__ = [
     "compare",
     "contrast_design",
     "fit_calibration",
+    "gap_beyond_noise",
     "get_device",
     "import_measurements",
     "list_devices",

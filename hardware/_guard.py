@@ -31,7 +31,8 @@ import numpy as np
 
 from hardware.errors import HardwareError
 
-__all__ = ["MIN_RUNS", "WARN_DRIFT", "WARN_NOISE", "BusyMachineError", "BusyMachineWarning", "check_machine"]
+__all__ = ["MIN_RUNS", "WARN_DRIFT", "WARN_NOISE", "BusyMachineError", "BusyMachineWarning", "check_machine",
+           "gap_beyond_noise"]
 
 WARN_DRIFT = 1.3  # slowest / fastest reference group
 WARN_NOISE = 0.25  # (p90 - p10) / median of the reference within a group
@@ -98,3 +99,27 @@ def check_machine(metadata: dict[str, Any], refuse_drift: float | None, refuse_n
     if problems:
         warnings.warn(message + "; `nas lut show` keeps these figures", BusyMachineWarning, stacklevel=3)
     return metadata["machine_check"]
+
+
+def gap_beyond_noise(metadata: Mapping[str, Any], table_ms: float, measured_ms: float | None) -> str | None:
+    """A one-line flag when a measured latency departs from the table's prediction by more
+    than the table's own noise can explain; None when within it (or nothing was measured).
+
+    The tolerance is relative: the larger of 25%, three times the calibration's
+    leave-one-out error, and the build's reference drift minus one (a table built while the
+    machine's speed moved by 40% cannot be held to 25%). A measurement on a machine busier
+    than at build adds its own slow-down, so the flag says which side is slow.
+    """
+    if measured_ms is None or not (table_ms > 0 and measured_ms > 0):
+        return None
+    cal = metadata.get("calibration") or {}
+    check = metadata.get("machine_check") or {}
+    tolerance = max(0.25, 3 * float(cal.get("loo_error") or 0.0),
+                    float(check.get("reference_drift", 1.0)) - 1.0)
+    ratio = measured_ms / table_ms
+    if abs(np.log(ratio)) <= np.log1p(tolerance):
+        return None
+    side = "slower" if ratio > 1 else "faster"
+    return (f"measured {measured_ms:.3f} ms is {ratio:.2f}x the table's {table_ms:.3f} ms ({side}), beyond the "
+            f"table's noise (+-{100 * tolerance:.0f}%): the machine's load differs from the build, or the "
+            "table is stale; rebuild or validate it (`nas lut validate`)")

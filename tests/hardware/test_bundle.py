@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import subprocess
@@ -159,7 +160,9 @@ def bare_python(request) -> str:
     python = folder / "bin" / "python"
     probe = [str(python), "-c", "import numpy, onnxruntime, importlib.util as u; "
              "assert u.find_spec('torch') is None and u.find_spec('hardware') is None"]
-    if python.is_file() and subprocess.run(probe, capture_output=True).returncode == 0:
+    # outside any checkout and without PYTHONPATH: what the venv itself can import
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if python.is_file() and subprocess.run(probe, capture_output=True, cwd=folder, env=clean).returncode == 0:
         return str(python)
     shutil.rmtree(folder, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
@@ -167,7 +170,7 @@ def bare_python(request) -> str:
                          capture_output=True, text=True, timeout=600)
     if pip.returncode != 0:
         pytest.skip(f"cannot pip install numpy onnxruntime into a fresh venv: {pip.stderr.strip()[-300:]}")
-    subprocess.run(probe, check=True)
+    subprocess.run(probe, check=True, cwd=folder, env=clean)
     return str(python)
 
 
@@ -184,8 +187,9 @@ def test_runner_in_a_torch_free_venv_matches_an_in_process_table(bundle, bare_py
     from hardware import Profiler
 
     out = tmp_path / "device" / "measurements.csv"
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([bare_python, str(bundle / "measure.py"), str(bundle), "-o", str(out), "--quiet"],
-                   check=True, timeout=600)
+                   check=True, timeout=600, cwd=tmp_path, env=clean)
     imported = import_measurements(bundle, out)
     manifest = read_manifest(bundle)
     archs_cal = [tiny.validate(m["arch"]) for m in manifest["models"] if m["kind"] == "calibration"]

@@ -6,7 +6,13 @@ import warnings
 
 import pytest
 
-from hardware import BusyMachineError, BusyMachineWarning, LatencyTable, get_device
+from hardware import (
+    BusyMachineError,
+    BusyMachineWarning,
+    LatencyTable,
+    gap_beyond_noise,
+    get_device,
+)
 from tests.hardware.conftest import DriftingProfiler
 
 OPTIONS = dict(n_calibration=3, rng=0, progress=False, chunk_size=8)
@@ -39,3 +45,12 @@ def test_too_few_runs_only_warn(tiny):
     with pytest.warns(BusyMachineWarning, match=r"varied 5\.00x .*too few runs per group \(2 < 10\)"):
         table = LatencyTable.build(tiny, get_device("cpu"), profiler=DriftingProfiler([1.0, 5.0]), **OPTIONS)
     assert table.metadata["machine_check"]["verdict"] == "warned"
+
+
+def test_gap_beyond_noise_flags_the_issue_example():
+    meta = {"calibration": {"loo_error": 0.04}, "machine_check": {"reference_drift": 1.1}}
+    flag = gap_beyond_noise(meta, 0.170, 1.088)  # issue 18's report: table 0.170 ms, measured 1.088 ms
+    assert flag is not None and "6.40x" in flag and "slower" in flag and "+-25%" in flag
+    assert gap_beyond_noise(meta, 1.0, 1.2) is None and gap_beyond_noise(meta, 1.0, None) is None
+    drifting = {"calibration": {"loo_error": 0.04}, "machine_check": {"reference_drift": 1.6}}
+    assert gap_beyond_noise(drifting, 1.0, 1.5) is None  # within what the build's own drift allows
