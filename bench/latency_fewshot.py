@@ -18,6 +18,11 @@ at random, ``--repeats`` draws), and scored by Spearman over all 15,625 architec
 
     python bench/latency_fewshot.py                      # all targets, 10 and 20 samples
     python bench/latency_fewshot.py --targets lat_samsung_a50,lat_gold_6240 --repeats 5
+    python bench/latency_fewshot.py --cross-kind         # references of other device kinds only
+
+``--cross-kind`` is the harder setting nearer HELP's (a new kind of device): a phone target
+gets only GPU and CPU references, a GPU only CPUs and phones (results file
+``latency_fewshot_cross_kind``).
 
 Last line: ``latency_fewshot_spearman_10: <mean over targets>``.
 """
@@ -68,9 +73,19 @@ def load(path: Path, columns: list[str], space) -> tuple[list, dict[str, np.ndar
     return archs, latencies
 
 
-def one_draw(archs, latencies, served, target, n, seed, space, statistics):
+KINDS = {"1080ti": "gpu", "2080ti": "gpu", "titanx": "gpu", "titanxp": "gpu", "gold_6240": "cpu",
+         "silver_4114": "cpu", "silver_4210r": "cpu", "samsung_a50": "phone", "samsung_s7": "phone",
+         "essential_ph": "phone"}
+
+
+def kind_of(column: str) -> str:
+    return KINDS.get(device_of(column), device_of(column))
+
+
+def one_draw(archs, latencies, served, target, n, seed, space, statistics, cross_kind=False):
     """(fewshot, baseline) Spearman over all architectures for one draw of ``n``."""
-    refs = [c for c in latencies if device_of(c) != device_of(target)]
+    refs = [c for c in latencies if device_of(c) != device_of(target)
+            and not (cross_kind and kind_of(c) == kind_of(target))]
     gen = np.random.default_rng(seed)
     pick = gen.choice(len(archs), n, replace=False)
     y = latencies[target]
@@ -91,9 +106,12 @@ def main() -> None:
     p.add_argument("--sizes", default="10,20")
     p.add_argument("--repeats", type=int, default=10, help="random draws per target and size")
     p.add_argument("--statistics", action="store_true", help="add log FLOPs and traffic (slow)")
+    p.add_argument("--cross-kind", action="store_true",
+                   help="references only from other kinds of device (a phone target: GPUs and CPUs)")
     p.add_argument("--quick", action="store_true", help="3 targets, 3 draws (smoke run)")
     args = p.parse_args()
-    run = BenchRun("latency_fewshot", quick=args.quick)
+    name = "latency_fewshot_cross_kind" if args.cross_kind else "latency_fewshot"
+    run = BenchRun(name, quick=args.quick)
     space = get_space("nb201")
     columns = [c for c in pd.read_csv(args.data, nrows=1).columns if c.startswith("lat_")]
     archs, latencies = load(args.data, columns, space)
@@ -108,7 +126,8 @@ def main() -> None:
     means = {n: ([], []) for n in sizes}
     for target in targets:
         for n in sizes:
-            draws = [one_draw(archs, latencies, served, target, n, seed, space, args.statistics)
+            draws = [one_draw(archs, latencies, served, target, n, seed, space, args.statistics,
+                              args.cross_kind)
                      for seed in range(args.repeats)]
             few, base = np.mean([d[0] for d in draws]), np.mean([d[1] for d in draws])
             chosen = pd.Series([d[2] for d in draws]).mode()[0]
@@ -119,11 +138,12 @@ def main() -> None:
         few, base = float(np.mean(means[n][0])), float(np.mean(means[n][1]))
         print(f"mean over targets, n={n}: few-shot {few:.3f}, baseline {base:.3f}"
               + (f", HELP's anchor {HELP_ANCHOR}" if n == 10 else ""))
-        run.figure(f"latency_fewshot_baseline_{n}", round(base, 3), "Spearman")
-        run.figure(f"latency_fewshot_spearman_{n}", round(few, 3), "Spearman",
+        run.figure(f"{name}_baseline_{n}", round(base, 3), "Spearman")
+        run.figure(f"{name}_spearman_{n}", round(few, 3), "Spearman",
                    target=f">= {HELP_ANCHOR}" if n == 10 else None, headline=n == sizes[0])
+    refs = "other kinds of device only" if args.cross_kind else "every other device's columns"
     run.note(f"targets: {', '.join(targets)}; {args.repeats} draws; statistics={args.statistics}; "
-             "references: every other device's columns")
+             f"references: {refs}")
     run.finish()
 
 

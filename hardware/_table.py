@@ -384,7 +384,8 @@ class LatencyTable:
             f"space        {self.space_name} (grammar {meta['space']['fingerprint']}, options "
             f"{meta['space'].get('options', {})}, {meta['space']['enumeration']['method']} enumeration)",
             f"device       {fp['kind']} threads={fp.get('threads')} dtype={fp['dtype']} "
-            f"batch={fp['batch_size']} on {fp['processor']} ({fp['cores']} cores), torch {fp['torch']}",
+            f"batch={fp['batch_size']} on {fp['processor']} ({fp['cores']} cores), "
+            + (f"onnxruntime {fp.get('onnxruntime')} {fp['provider']}" if fp.get("provider") else f"torch {fp['torch']}"),
             f"input        {self.input_shape}, {self.num_classes} classes; statistic {self.statistic}; "
             f"noise floor {meta.get('noise_floor_ms', float('nan')):.4f} ms",
             f"layers       {len(self)}, total {self.entries['latency_ms'].sum():.3f} ms; created {meta['created']}",
