@@ -9,6 +9,12 @@ Public API::
     table.predict(archs)            # ms, vectorised over architectures
     validate(table, n=100, repeats=2).plot("lut.png")  # also reports the noise ceiling
 
+For a device hwnas cannot run on, a portable bundle (ONNX models and a standalone
+runner needing only numpy and onnxruntime) imports back into a table::
+
+    make_bundle(space, "bundle/", precision="int8")   # then on the device: python bundle/measure.py bundle/
+    table = import_measurements("bundle/", "measurements.csv")
+
 A device of your own is checked against the :class:`Device` contract with
 ``hardware.testing.check_device(MyDevice())`` (see :mod:`hardware.testing`).
 
@@ -18,6 +24,7 @@ and ``validate`` measures on that scale (see ``hardware/_reference.py``).
 """
 
 from hardware._build import BuildSettings
+from hardware._bundle import RUNNER, make_bundle, read_manifest
 from hardware._calibration import contrast_design, fit_calibration, transform_layers
 from hardware._device import (
     DEVICES,
@@ -30,6 +37,8 @@ from hardware._device import (
     list_devices,
     register_device,
 )
+from hardware._guard import BusyMachineError, BusyMachineWarning, gap_beyond_noise
+from hardware._import import import_measurements
 from hardware._profiler import Measurement, Profiler, statistic_of
 from hardware._reference import normalise, reference_module, reference_spec, speed_factor
 from hardware._table import LatencyTable
@@ -44,6 +53,8 @@ from hardware.errors import (
 __all__ = [
     "DEVICES",
     "BuildSettings",
+    "BusyMachineError",
+    "BusyMachineWarning",
     "CPUDevice",
     "CUDADevice",
     "Device",
@@ -57,14 +68,19 @@ __all__ = [
     "Profiler",
     "Runner",
     "TableMismatchError",
+    "RUNNER",
     "ValidationReport",
     "compare",
     "contrast_design",
     "fit_calibration",
+    "gap_beyond_noise",
     "get_device",
+    "import_measurements",
     "list_devices",
+    "make_bundle",
     "normalise",
     "reference_module",
+    "read_manifest",
     "reference_spec",
     "register_device",
     "speed_factor",

@@ -36,7 +36,8 @@ from search_spaces import Architecture, LayerSpec, SearchSpace, as_generator, ge
 if TYPE_CHECKING:
     from hardware._table import LatencyTable
 
-__all__ = ["BuildSettings", "measure_calibration", "profile_layers", "spanning_archs"]
+__all__ = ["BuildSettings", "calibration_record", "measure_calibration", "profile_layers", "spanning_archs",
+           "table_metadata"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,12 @@ class BuildSettings:
             profiled late and the calibration networks on one scale, and lets
             :func:`~hardware.validate` measure on that scale too.
         progress: show a progress bar (default: when attached to a terminal).
+        refuse_drift: refuse the table when the reference network's slowest group took more
+            than this many times its fastest (``None``: never refuse; see :mod:`hardware._guard`,
+            which also warns above 1.3x).
+        refuse_noise: refuse when the reference's median within-group spread
+            (p90 - p10) / median exceeds this (default ``None``: never, it only warns above
+            0.25: the p10 statistic is robust to stalls, so spread alone rarely spoils a table).
     """
 
     profiler: Profiler | None = None
@@ -67,6 +74,8 @@ class BuildSettings:
     chunk_size: int = 32
     reference: bool = True
     progress: bool | None = None
+    refuse_drift: float | None = 3.0
+    refuse_noise: float | None = None
 
     def __post_init__(self) -> None:
         for name, low in (("n_calibration", 0), ("n_samples", 1), ("chunk_size", 1)):
@@ -91,41 +100,57 @@ def profile_layers(space: SearchSpace, device: Device, shape: tuple[int, ...], c
     n_samples, enumeration = settings.n_samples, settings.enumeration
     found = space.realisable_layers(shape, classes, enumeration, n_samples, gen)
     groups = _time_chunks(found.specs, device, settings, profiler)
-    ref_record = None
-    if settings.reference and groups:
-        groups_ms = [ref_ms for _, _, ref_ms in groups]
-        ref_record = {**reference_spec(device), "ms": float(np.median(groups_ms)),
-                      "statistic": profiler.statistic, "layer_groups_ms": groups_ms}
+    refs = [ref for _, _, ref in groups if ref is not None]
+    ref_record = reference_record(refs, profiler.statistic, device) if settings.reference and refs else None
     rows = []
-    for chunk, measured, ref_ms in groups:
+    for chunk, measured, ref in groups:
+        ref_ms = ref.value_ms if ref is not None else float("nan")
         factor = speed_factor(ref_record["ms"], ref_ms) if ref_record else 1.0
         rows.extend(layer_row(spec, normalise(m, factor), ref_ms)
                     for spec, m in zip(chunk, measured, strict=True))
-    metadata = {
+    metadata = table_metadata(space, space_options, found.method, found.n_samples, shape, classes,
+                              device.fingerprint(), device.options(), profiler.settings(),
+                              profiler.noise_floor(device), ref_record)
+    return pd.DataFrame(rows, columns=list(COLUMNS)), metadata
+
+
+def reference_record(refs: Sequence[Measurement], statistic: str, device: Any = None) -> dict[str, Any]:
+    """The table's reference record from the reference's measurement in each layer group."""
+    groups_ms = [r.value_ms for r in refs]
+    return {**reference_spec(device), "ms": float(np.median(groups_ms)), "statistic": statistic,
+            "layer_groups_ms": groups_ms, "layer_groups_spread": [r.spread for r in refs],
+            "layer_groups_runs": [r.n_runs for r in refs]}
+
+
+def table_metadata(space: SearchSpace, space_options: Mapping[str, Any] | None, method: str,
+                   n_samples: int, shape: tuple[int, ...], classes: int, fingerprint: Mapping[str, Any],
+                   device_options: Mapping[str, Any], profiler_settings: Mapping[str, Any],
+                   noise_floor_ms: float, ref_record: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A new table's metadata (uncalibrated): one layout for local builds and imports."""
+    return {
         "format": FORMAT,
         "version": VERSION,
         "space": {"name": space.name, "fingerprint": space.fingerprint,
                   "options": dict(space_options or {}),
-                  "enumeration": {"method": found.method, "n_samples": found.n_samples}},
-        "device": device.fingerprint(),
-        "device_options": device.options(),
+                  "enumeration": {"method": method, "n_samples": n_samples}},
+        "device": dict(fingerprint),
+        "device_options": dict(device_options),
         "input_shape": list(shape),
         "num_classes": classes,
-        "dtype": device.dtype,
-        "batch_size": device.batch_size,
-        "statistic": profiler.statistic,
-        "profiler": profiler.settings(),
-        "noise_floor_ms": profiler.noise_floor(device),
+        "dtype": fingerprint["dtype"],
+        "batch_size": fingerprint["batch_size"],
+        "statistic": profiler_settings["statistic"],
+        "profiler": dict(profiler_settings),
+        "noise_floor_ms": noise_floor_ms,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "calibration": fit_calibration([], []),
-        "reference": ref_record,
+        "reference": dict(ref_record) if ref_record else None,
     }
-    return pd.DataFrame(rows, columns=list(COLUMNS)), metadata
 
 
 def _time_chunks(specs: Sequence[LayerSpec], device: Device, settings: BuildSettings,
-                 profiler: Profiler) -> list[tuple[Sequence[LayerSpec], list[Measurement], float]]:
-    """Each chunk of layers with their raw measurements and the reference's time (NaN: none)."""
+                 profiler: Profiler) -> list[tuple[Sequence[LayerSpec], list[Measurement], Measurement | None]]:
+    """Each chunk of layers with their raw measurements and the reference's (None: none)."""
     groups = []
     bar = tqdm(total=len(specs), desc="profiling layers", unit="layer",
                disable=None if settings.progress is None else not settings.progress)
@@ -134,7 +159,7 @@ def _time_chunks(specs: Sequence[LayerSpec], device: Device, settings: BuildSett
         modules = [_build_layer(spec) for spec in chunk]
         measured, ref = profiler.measure_group(modules, [s.in_shape for s in chunk], device,
                                                reference=settings.reference)
-        groups.append((chunk, measured, ref.value_ms if ref is not None else float("nan")))
+        groups.append((chunk, measured, ref))
         bar.update(len(chunk))
     bar.close()
     return groups
@@ -169,12 +194,20 @@ def measure_calibration(table: LatencyTable, archs: Sequence[Architecture], devi
     and fit the correction of the layer sum; the calibration record."""
     space = table.space
     archs = [space.validate(a) for a in archs]
+    modules = [space.build(a, table.num_classes, table.input_shape) for a in archs]
+    raw, ref = profiler.measure_group(modules, table.input_shape, device, reference=bool(table.reference))
+    return calibration_record(table, archs, raw, ref)
+
+
+def calibration_record(table: LatencyTable, archs: Sequence[Architecture], raw: Sequence[Measurement],
+                       ref: Measurement | None) -> dict[str, Any]:
+    """The calibration record of whole networks timed (``raw``) with the reference (``ref``, or
+    None): timings put on the table's scale, and the correction fitted on them. Shared by a
+    local build and an import of a bundle's measurements."""
     layers = [table.layer_latencies(a) for a in archs]  # raises naming any missing layer
     sums = np.array([t.sum() for t in layers])
-    modules = [space.build(a, table.num_classes, table.input_shape) for a in archs]
     ref_record = table.reference
-    raw, ref = profiler.measure_group(modules, table.input_shape, device, reference=bool(ref_record))
-    factor = speed_factor(ref_record["ms"], ref.value_ms) if ref is not None else 1.0
+    factor = speed_factor(ref_record["ms"], ref.value_ms) if ref is not None and ref_record else 1.0
     scaled = [normalise(m, factor) for m in raw]
     measured = [m.value_ms for m in scaled]
     cal = fit_calibration(sums, measured, layers)
@@ -184,6 +217,8 @@ def measure_calibration(table: LatencyTable, archs: Sequence[Architecture], devi
     cal["measured_raw_ms"] = [m.value_ms for m in raw]
     cal["measured_stats_ms"] = {k: [getattr(m, f"{k}_ms") for m in scaled] for k in ("min", "p10", "median")}
     cal["reference_ms"] = ref.value_ms if ref is not None else None
+    cal["reference_spread"] = ref.spread if ref is not None else None
+    cal["reference_runs"] = ref.n_runs if ref is not None else None
     return cal
 
 

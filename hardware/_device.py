@@ -11,11 +11,9 @@ registering it under its ``kind`` and checking it with
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import platform
 import time
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -282,15 +280,20 @@ class OnnxRuntimeDevice(Device):
     Args:
         threads: intra-op threads of the session (1, N, or ``"all"`` / 0).
         opset: ONNX opset of the export.
+        precision: ``"fp32"`` (default) or ``"int8"``: the exported model is quantised
+            statically to INT8 before it is timed (:mod:`hardware._onnx`); the
+            fingerprint's ``dtype`` is then ``"int8"``, so INT8 and FP32 tables never mix.
     """
 
     kind = "onnxruntime"
 
     def __init__(self, threads: int | str | None = 1, dtype: str = "float32", batch_size: int = 1,
-                 opset: int = 17) -> None:
+                 opset: int = 17, precision: str = "fp32") -> None:
         super().__init__(dtype, batch_size)
         if dtype != "float32":
             raise HardwareError(f"device 'onnxruntime' supports dtype 'float32' only, got {dtype!r}")
+        if precision not in ("fp32", "int8"):
+            raise HardwareError(f"device 'onnxruntime': precision must be 'fp32' or 'int8', got {precision!r}")
         if _onnxruntime_version() is None:
             raise DeviceUnavailableError(
                 "device 'onnxruntime' needs the onnx and onnxruntime packages, which hwnas depends on: "
@@ -298,28 +301,28 @@ class OnnxRuntimeDevice(Device):
             )
         self.threads = _threads(self.kind, threads)
         self.opset = opset
+        self.precision = precision
 
     def options(self) -> dict[str, Any]:
-        return {"threads": self.threads, **super().options()}
+        extra = {"precision": self.precision} if self.precision != "fp32" else {}
+        return {"threads": self.threads, **super().options(), **extra}
 
     def fingerprint(self) -> dict[str, Any]:
-        return {**super().fingerprint(), "threads": self.threads}
+        return {**super().fingerprint(), "threads": self.threads, "provider": "CPUExecutionProvider",
+                "dtype": "int8" if self.precision == "int8" else self.dtype}
 
     def prepare(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
         import onnxruntime as ort
 
-        module = module.eval().float()
+        from hardware._onnx import export_onnx, to_precision
+
         x = self.example_input(input_shape)
-        buffer = io.BytesIO()
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (x,), buffer, dynamo=False, input_names=["x"],
-                              opset_version=self.opset)
+        model = to_precision(export_onnx(module, x, self.opset), tuple(x.shape), self.precision)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         feed = {"x": x.numpy()}
         clock = time.perf_counter
 

@@ -35,6 +35,7 @@ import pandas as pd
 from hardware._build import BuildSettings, measure_calibration, profile_layers, spanning_archs
 from hardware._calibration import fit_calibration, transform_layers
 from hardware._device import IDENTITY_KEYS, VERSION_KEYS, Device, get_device
+from hardware._guard import check_machine
 from hardware._profiler import Profiler
 from hardware._reference import reference_spec
 from hardware._table_file import COLUMNS, FORMAT, VERSION, read_table, write_table
@@ -153,10 +154,13 @@ class LatencyTable:
         """Refuse a device whose fingerprint differs in kind, processor, threads, dtype or batch size."""
         mine, theirs = self.device_fingerprint, device.fingerprint()
         diff = [k for k in IDENTITY_KEYS if mine.get(k) != theirs.get(k)]
+        # the execution provider (ONNX Runtime) is compared when both fingerprints record one
+        diff += [k for k in ("provider",) if mine.get(k) and theirs.get(k) and mine[k] != theirs[k]]
         if diff:
             details = ", ".join(f"{k}: table {mine.get(k)!r} vs device {theirs.get(k)!r}" for k in diff)
             raise TableMismatchError(f"latency table was measured on another device ({details})")
-        versions = [k for k in VERSION_KEYS if mine.get(k) != theirs.get(k)]
+        # a library the table's device did not have (torch, for a bundle's runner) is no difference
+        versions = [k for k in VERSION_KEYS if mine.get(k) is not None and mine.get(k) != theirs.get(k)]
         if versions:
             warnings.warn(
                 "latency table was measured with other library versions: "
@@ -286,7 +290,11 @@ class LatencyTable:
                 can re-create the space on load.
             **options: fields of :class:`~hardware.BuildSettings` that replace those of
                 ``settings`` (``profiler=``, ``n_calibration=``, ``progress=``, ``reference=``,
-                ``chunk_size=``, ``enumeration=``, ``n_samples=``).
+                ``chunk_size=``, ``enumeration=``, ``n_samples=``, ``refuse_drift=``, ``refuse_noise=``).
+
+        Raises:
+            BusyMachineError: the reference network's timings show the machine was too
+                busy (:mod:`hardware._guard`; above the warning levels it only warns).
         """
         settings = (settings or BuildSettings()).updated(**options)
         gen = as_generator(rng)
@@ -300,6 +308,7 @@ class LatencyTable:
             calibration_archs = table.spanning_archs(settings.n_calibration, gen)
         if calibration_archs:
             table.calibrate(calibration_archs, device, profiler)
+        check_machine(table.metadata, settings.refuse_drift, settings.refuse_noise)
         return table
 
     def spanning_archs(self, n: int, rng: np.random.Generator | int | None = None,
@@ -375,7 +384,8 @@ class LatencyTable:
             f"space        {self.space_name} (grammar {meta['space']['fingerprint']}, options "
             f"{meta['space'].get('options', {})}, {meta['space']['enumeration']['method']} enumeration)",
             f"device       {fp['kind']} threads={fp.get('threads')} dtype={fp['dtype']} "
-            f"batch={fp['batch_size']} on {fp['processor']} ({fp['cores']} cores), torch {fp['torch']}",
+            f"batch={fp['batch_size']} on {fp['processor']} ({fp['cores']} cores), "
+            + (f"onnxruntime {fp.get('onnxruntime')} {fp['provider']}" if fp.get("provider") else f"torch {fp['torch']}"),
             f"input        {self.input_shape}, {self.num_classes} classes; statistic {self.statistic}; "
             f"noise floor {meta.get('noise_floor_ms', float('nan')):.4f} ms",
             f"layers       {len(self)}, total {self.entries['latency_ms'].sum():.3f} ms; created {meta['created']}",
@@ -396,5 +406,9 @@ class LatencyTable:
             )
         else:
             lines.append("reference    none (raw timings, not normalised for machine drift)")
+        check = meta.get("machine_check")
+        if check:
+            lines.append(f"machine      {check['verdict']}: reference drift {check['reference_drift']:.2f}x over "
+                         f"{check['groups']} groups, spread {check['reference_spread']:.2f} within a group")
         return "\n".join(lines)
 

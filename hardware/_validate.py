@@ -49,8 +49,10 @@ class ValidationReport:
                 "arch_keys": list(self.arch_keys), **self.info}
 
     def summary(self) -> str:
-        """One line, plus lines for the raw timings and the noise ceiling when known."""
-        lines = [_line(self.n, self.to_dict())]
+        """One line, each figure with the machine's noise ceiling beside it when known
+        (``repeats >= 2``: pass 2 against pass 1), plus lines for the raw timings."""
+        ceiling = self.info.get("noise_ceiling")
+        lines = [_line(self.n, self.to_dict(), ceiling)]
         if self.info.get("drift_reference") == "reference":
             groups = [ms for one_pass in self.info["reference"]["groups_ms"] for ms in one_pass]
             lines[0] += (f"  (normalised: reference {self.info['reference']['at_build_ms']:.3f} ms at build, "
@@ -60,16 +62,22 @@ class ValidationReport:
             lines[0] += (f"  (normalised by the {self.info['drift']['networks']} calibration networks: "
                          f"build-time / now {min(factors):.3f}-{max(factors):.3f})")
         if "raw" in self.info:
-            lines.append("raw timings:   " + _line(self.n, self.info["raw"]))
-        if "noise_ceiling" in self.info:
-            lines.append("pass 2 vs 1:   " + _line(self.n, self.info["noise_ceiling"])
-                         + "  (the noise ceiling)")
+            lines.append("raw timings:   " + _line(self.n, self.info["raw"], self.info.get("raw_noise_ceiling")))
+        if ceiling:
+            lines.append("(in brackets: the noise ceiling, pass 2 of the measurements against pass 1: "
+                         "no table can do better on this machine now)")
+        else:
+            lines.append("(no noise ceiling: measure with repeats >= 2 to tell a bad table from a noisy machine)")
         return "\n".join(lines)
 
 
-def _line(n: int, m: dict[str, Any]) -> str:
-    return (f"n={n}  MAPE {m['mape_percent']:.2f}%  within +-10%: {100 * m['within_10']:.1f}%  "
-            f"Kendall tau {m['kendall_tau']:.3f}  Spearman {m['spearman']:.3f}")
+def _line(n: int, m: dict[str, Any], ceiling: dict[str, Any] | None = None) -> str:
+    def fig(key: str, fmt: str) -> str:
+        return fmt.format(m[key]) + (f" ({fmt.format(ceiling[key])})" if ceiling else "")
+
+    return (f"n={n}  MAPE {fig('mape_percent', '{:.2f}%')}  within +-10%: "
+            f"{fig('within_10', '{:.1%}')}  Kendall tau {fig('kendall_tau', '{:.3f}')}  "
+            f"Spearman {fig('spearman', '{:.3f}')}")
 
 
 def compare(predicted_ms: Sequence[float], measured_ms: Sequence[float],

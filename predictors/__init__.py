@@ -27,7 +27,9 @@ from predictors._latency import (
     FewShotLatencyPredictor,
     LayerFeaturizer,
     LayerwiseLatencyPredictor,
+    MeasuredLatency,
     SyntheticDevice,
+    read_latency_measurements,
 )
 from predictors._metrics import (
     evaluate_predictor,
@@ -57,6 +59,7 @@ __all__ = [
     "FewShotLatencyPredictor",
     "LayerFeaturizer",
     "LayerwiseLatencyPredictor",
+    "MeasuredLatency",
     "Proxy",
     "ProxyCombination",
     "SyntheticDevice",
@@ -65,6 +68,7 @@ __all__ = [
     "list_proxies",
     "proxy_matrix",
     "read_arch_table",
+    "read_latency_measurements",
     "register_proxy",
     "AccuracyPredictor",
     "ArchFeaturizer",

@@ -1,4 +1,5 @@
-"""``nas predict``: fit and evaluate accuracy predictors, learning curves, zero-cost proxies."""
+"""``nas predict``: fit and evaluate accuracy predictors, learning curves, zero-cost proxies;
+``nas predict latency fit``: latency predictors from measurement files (:mod:`nas.cli.predict_latency`)."""
 
 from __future__ import annotations
 
@@ -159,3 +160,7 @@ def register(sub) -> None:
     q.add_argument("--seed", type=int, default=0)
     add_space_options(q)
     q.set_defaults(func=cmd_proxies)
+
+    from nas.cli.predict_latency import register as register_latency
+
+    register_latency(sp)

@@ -37,6 +37,7 @@ from nas.config import resolve_paths
 from nas.errors import ConfigError, SweepError
 from nas.run._stages import atomic_write_text
 from nas.sweep._config import SweepConfig, TrialSpec, expand_trials, load_sweep
+from nas.sweep._tables import build_shared_tables, plan_shared_tables
 from nas.sweep._trial import ERROR_FILE, RESULT_FILE, tune_trainable
 
 __all__ = ["SweepResult", "ray_session", "run_sweep"]
@@ -297,8 +298,10 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
     trials = expand_trials(cfg, out)  # validates every trial before Ray starts
     if not trials:
         raise ConfigError("the sweep has no trials")
+    trials, tables = plan_shared_tables(trials, out)  # one table per target device
     out.mkdir(parents=True, exist_ok=True)
     _check_trial_list(out, trials, resume)
+    build_shared_tables(tables, echo)
     address = address if address is not None else cfg.ray.address
     max_concurrent = max_concurrent or cfg.max_concurrent
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,12 @@ from search_spaces import LayerSpec, layer_complexity, list_ops
 __all__ = ["LayerFeaturizer"]
 
 NUMERIC = ("log_flops", "log_params", "log_in_elems", "log_out_elems", "kernel", "stride", "expand")
+
+
+@functools.lru_cache(maxsize=65536)
+def _raw(spec: LayerSpec) -> tuple[float, float, float, float]:
+    flops, params = layer_complexity(spec)
+    return float(flops), float(params), float(np.prod(spec.in_shape)), float(np.prod(spec.out_shape))
 
 
 class LayerFeaturizer:
@@ -31,9 +38,9 @@ class LayerFeaturizer:
 
     @staticmethod
     def raw(spec: LayerSpec) -> tuple[float, float, float, float]:
-        """(FLOPs, params, input elements, output elements) of one layer."""
-        flops, params = layer_complexity(spec)
-        return float(flops), float(params), float(np.prod(spec.in_shape)), float(np.prod(spec.out_shape))
+        """(FLOPs, params, input elements, output elements) of one layer (memoised per layer:
+        counting FLOPs builds the layer, and a space has few distinct layers)."""
+        return _raw(spec)
 
     def layer(self, spec: LayerSpec) -> np.ndarray:
         """Feature vector of one layer (unknown ops get an all-zero one-hot)."""

@@ -37,7 +37,9 @@ class FewShotLatencyPredictor:
 
     Args:
         references: ``{name: model}`` where each model has ``predict(archs) -> ms``
-            (a ``hardware.LatencyTable``, a :class:`LayerwiseLatencyPredictor`, ...).
+            (a ``hardware.LatencyTable``, a :class:`LayerwiseLatencyPredictor`, or other
+            devices' measured latencies of the same architectures as a :class:`MeasuredLatency`,
+            e.g. read from a benchmark table or a device farm's CSV).
         space: search space (for the free statistics); ``None`` uses references only.
         input_shape, num_classes: shapes for the free statistics.
         statistics: include log FLOPs and log memory traffic as extra features.
@@ -55,6 +57,19 @@ class FewShotLatencyPredictor:
             self.input_shape = tuple(input_shape) if input_shape is not None else tuple(space.input_shape)
             self.num_classes = int(num_classes or space.num_classes)
         self.coef_: np.ndarray | None = None
+        self._stats: dict[str, tuple[float, float]] = {}  # arch key -> (log FLOPs, log traffic)
+
+    def _statistics(self, arch: Any) -> tuple[float, float]:
+        """log1p of FLOPs and of elements moved (memoised: the references are often lookups)."""
+        key = getattr(arch, "key", None)
+        if key is None or key not in self._stats:
+            specs = self.space.layers(arch, self.input_shape, self.num_classes)
+            raw = np.array([LayerFeaturizer.raw(s) for s in specs])
+            value = (float(np.log1p(raw[:, 0].sum())), float(np.log1p(raw[:, 2].sum() + raw[:, 3].sum())))
+            if key is None:
+                return value
+            self._stats[key] = value
+        return self._stats[key]
 
     def _features(self, archs: Sequence[Any]) -> np.ndarray:
         cols = []
@@ -64,13 +79,8 @@ class FewShotLatencyPredictor:
                 raise PredictorError(f"reference {name!r} must predict one positive latency per arch")
             cols.append(np.log(ms))
         if self.statistics:
-            flops, mem = [], []
-            for a in archs:
-                specs = self.space.layers(a, self.input_shape, self.num_classes)
-                raw = np.array([LayerFeaturizer.raw(s) for s in specs])
-                flops.append(raw[:, 0].sum())
-                mem.append(raw[:, 2].sum() + raw[:, 3].sum())
-            cols += [np.log1p(flops), np.log1p(mem)]
+            stats = np.array([self._statistics(a) for a in archs]).reshape(len(archs), 2)
+            cols += [stats[:, 0], stats[:, 1]]
         return np.stack(cols, axis=1)
 
     def fit(self, archs: Sequence[Any], latency_ms: Any) -> FewShotLatencyPredictor:
