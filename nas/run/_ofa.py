@@ -38,10 +38,13 @@ class TrainedSupernet:
 
 @dataclass(frozen=True)
 class DeviceTable:
-    """A device's latency table and its stage key."""
+    """A device's latency table and its stage key; ``imported``: the table was measured
+    elsewhere through a profiling bundle (``nas lut import``), so this machine cannot
+    re-time its subnets."""
 
     table: LatencyTable
     key: str
+    imported: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,10 +126,15 @@ def table_stages(ctx: RunContext) -> dict[str, DeviceTable]:
     tables = {}
     for dev in ctx.exp.devices:
         if dev.table is not None:
-            device = get_device(dev.kind, **dev.options)
-            table = LatencyTable.load(dev.table, space=ctx.space, device=device, input_shape=ctx.shape)
-            ctx.log(f"[table {dev.name}] loaded {dev.table} ({len(table)} layers)")
-            tables[dev.name] = DeviceTable(table, stable_hash("table", str(Path(dev.table).resolve())))
+            table = LatencyTable.load(dev.table, space=ctx.space, input_shape=ctx.shape)
+            imported = bool(table.metadata.get("source", {}).get("bundle_id"))
+            if not imported:  # a table of a device of this machine: it must be that device
+                table = LatencyTable.load(dev.table, space=ctx.space, input_shape=ctx.shape,
+                                          device=get_device(dev.kind, **dev.options))
+            where = " (measured on another device through a bundle)" if imported else ""
+            ctx.log(f"[table {dev.name}] loaded {dev.table} ({len(table)} layers){where}")
+            tables[dev.name] = DeviceTable(table, stable_hash("table", str(Path(dev.table).resolve())),
+                                           imported)
             continue
         key = stable_hash(ctx.space.fingerprint, dev.kind, dev.options, dev.profiler, ctx.shape,
                           ctx.data.num_classes, dev.n_calibration, ctx.seed)
