@@ -22,6 +22,7 @@ import numpy as np
 
 from nas.errors import SearchError
 from nas.search._base import SearchEngine, register_engine
+from nas.search._budget import default_population
 from nas.search._pareto import crowding_distance, non_dominated_sort
 from search_spaces import Architecture, SearchSpace
 
@@ -32,6 +33,10 @@ def _positive(name: str, value: int, minimum: int = 1) -> int:
     if int(value) != value or value < minimum:
         raise SearchError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _budget(value: int | None) -> int | None:
+    return None if value is None else _positive("budget", value)
 
 
 def _probability(name: str, value: float) -> float:
@@ -139,25 +144,36 @@ class RegularizedEvolution(_PopulationEngine):
     oldest member dies; an infeasible child is rejected (the population keeps only
     feasible members), so the engine resamples around feasible parents.
 
+    Budget-aware default: with ``budget`` (the evaluations the search will spend) and no
+    ``population_size``, the population is ``clip(budget / 10, 10, 50)`` and the
+    tournament a quarter of it (at least 3); without either, 50 and 10
+    (:func:`nas.search.default_population`, chosen on NAS-Bench-201 devices other than
+    the bench's: docs/decisions/guided-search.md).
+
     Args:
-        population_size: members kept alive.
-        sample_size: tournament size.
+        population_size: members kept alive (default: from ``budget``, else 50).
+        sample_size: tournament size (default: from the population, 10 at 50).
         crossover_prob: probability of crossing two tournament winners before mutation.
         mutation_rate: besides the one mutated decision, each reached decision also
             changes with this probability (``None``: exactly one mutation per child).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
-                 sample_size: int = 10, crossover_prob: float = 0.3,
-                 mutation_rate: float | None = None) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int | None = None,
+                 sample_size: int | None = None, crossover_prob: float = 0.3,
+                 mutation_rate: float | None = None, budget: int | None = None) -> None:
         super().__init__(space, seed)
+        self.budget = _budget(budget)
+        if population_size is None:
+            population_size = default_population(self.budget)
         self.population_size = _positive("population_size", population_size, 2)
+        if sample_size is None:
+            sample_size = 10 if self.population_size == 50 else max(3, self.population_size // 4)
         self.sample_size = _positive("sample_size", sample_size)
         self.crossover_prob = _probability("crossover_prob", crossover_prob)
         self.mutation_rate = None if mutation_rate is None else _probability("mutation_rate", mutation_rate)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "population_size": self.population_size,
+        return {**super().config(), "budget": self.budget, "population_size": self.population_size,
                 "sample_size": self.sample_size, "crossover_prob": self.crossover_prob,
                 "mutation_rate": self.mutation_rate}
 
@@ -213,8 +229,12 @@ class NSGA2(_PopulationEngine):
     last front cut by crowding distance. Works with batches of any size; a batch
     equal to ``population_size`` is the classic generational scheme.
 
+    Budget-aware default: with ``budget`` (the evaluations the search will spend) and no
+    ``population_size``, the population is ``clip(budget / 10, 10, 50)``; without either,
+    50 (:func:`nas.search.default_population`; docs/decisions/guided-search.md).
+
     Args:
-        population_size: survivors after each selection.
+        population_size: survivors after each selection (default: from ``budget``, else 50).
         crossover_prob: probability of crossover before mutation. The default 0.5 (not
             the textbook 0.9) was chosen on nb201 with seeds other than the bench's; with
             it and duplicate-free offspring, ours reaches 99% of nb201's exact front in a
@@ -224,9 +244,13 @@ class NSGA2(_PopulationEngine):
             changes with this probability (``None``: exactly one mutation per child).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
-                 crossover_prob: float = 0.5, mutation_rate: float | None = None) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int | None = None,
+                 crossover_prob: float = 0.5, mutation_rate: float | None = None,
+                 budget: int | None = None) -> None:
         super().__init__(space, seed)
+        self.budget = _budget(budget)
+        if population_size is None:
+            population_size = default_population(self.budget)
         self.population_size = _positive("population_size", population_size, 2)
         self.crossover_prob = _probability("crossover_prob", crossover_prob)
         self.mutation_rate = None if mutation_rate is None else _probability("mutation_rate", mutation_rate)
@@ -234,7 +258,7 @@ class NSGA2(_PopulationEngine):
         self._crowding = np.zeros(0)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "population_size": self.population_size,
+        return {**super().config(), "budget": self.budget, "population_size": self.population_size,
                 "crossover_prob": self.crossover_prob, "mutation_rate": self.mutation_rate}
 
     def _binary_tournaments(self, m: int) -> np.ndarray:
