@@ -119,12 +119,12 @@ def _run_and_store(name: str, args: tuple) -> tuple[str, dict]:
 
 
 def _jobs(devices, seeds, engines, tag, path, options) -> dict[str, tuple]:
-    jobs = {}
-    for dataset in DATASETS:
-        for device in devices:
-            for engine in engines:
-                for budget in ((max(BUDGETS),) if engine in BUDGET_FREE else BUDGETS):
-                    for seed in seeds:
+    jobs = {}  # seed-major: a run stopped early has every problem on its first seeds
+    for seed in seeds:
+        for dataset in DATASETS:
+            for device in devices:
+                for engine in engines:
+                    for budget in ((max(BUDGETS),) if engine in BUDGET_FREE else BUDGETS):
                         name = _job_name(dataset, device, engine, budget, seed, tag)
                         jobs[name] = (dataset, device, engine, budget, seed, path,
                                       options.get(engine, {}))
