@@ -118,10 +118,10 @@ def _run_and_store(name: str, args: tuple) -> tuple[str, dict]:
     return name, out
 
 
-def _jobs(devices, seeds, engines, tag, path, options) -> dict[str, tuple]:
+def _jobs(devices, seeds, engines, tag, path, options, datasets=tuple(DATASETS)) -> dict[str, tuple]:
     jobs = {}  # seed-major: a run stopped early has every problem on its first seeds
     for seed in seeds:
-        for dataset in DATASETS:
+        for dataset in datasets:
             for device in devices:
                 for engine in engines:
                     for budget in ((max(BUDGETS),) if engine in BUDGET_FREE else BUDGETS):
@@ -145,12 +145,12 @@ def _collect(jobs: dict[str, tuple]) -> dict[tuple, list[dict]]:
     return table
 
 
-def _report(run: BenchRun, table: dict[tuple, list[dict]], devices, engines) -> None:
+def _report(run: BenchRun, table: dict[tuple, list[dict]], devices, engines, datasets) -> None:
     print("\nHV gap (1 - HV/HV true, normalised) and regret (accuracy points, mean of the "
           "10/25/50% latency quantiles), mean over seeds; engine s/eval: engine time per evaluation")
     print(f"{'dataset':<10} {'device':<12} {'budget':>6}  " + "".join(f"{e:>22}" for e in engines))
     verdicts = []
-    for dataset in DATASETS:
+    for dataset in datasets:
         for device in devices:
             for budget in BUDGETS:
                 cells, stats = [], {}
@@ -195,6 +195,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), help="engines to run")
     parser.add_argument("--devices", nargs="+", help="devices (default: the four reported ones)")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS),
+                        help="datasets (default both)")
     parser.add_argument("--tune", action="store_true", help="the tuning devices and seeds 100..")
     parser.add_argument("--options", default="{}", help='JSON engine options, e.g. \'{"guided": {...}}\'')
     parser.add_argument("--data", default=str(NB201_DATA), help="path of nb201.csv.gz")
@@ -206,10 +208,12 @@ def main() -> None:
     if args.quick:
         devices = devices[:1]
     options = json.loads(args.options)
-    tag = ("tune-" if args.tune else "") + (f"opt{zlib.crc32(args.options.encode()):08x}-" if options else "")
-    run = BenchRun("search_quality" + ("_tune" if args.tune else ""), quick=args.quick)
+    variant = f"opt{zlib.crc32(args.options.encode()):08x}" if options else ""
+    tag = ("tune-" if args.tune else "") + (f"{variant}-" if variant else "")
+    run = BenchRun("search_quality" + ("_tune" if args.tune else "") + (f"_{variant}" if variant else ""),
+                   quick=args.quick)
     OUT.mkdir(parents=True, exist_ok=True)
-    jobs = _jobs(devices, seeds, args.engines, tag, args.data, options)
+    jobs = _jobs(devices, seeds, args.engines, tag, args.data, options, args.datasets)
     todo = {n: a for n, a in jobs.items() if not (OUT / f"{n}.json").is_file()}
     print(f"{len(jobs)} jobs, {len(jobs) - len(todo)} already done, {args.jobs} processes", flush=True)
     t0 = time.perf_counter()
@@ -221,7 +225,7 @@ def main() -> None:
             fut.result()
             bar.update(1)
     print(f"ran {len(todo)} jobs in {time.perf_counter() - t0:.0f} s")
-    _report(run, _collect(jobs), devices, args.engines)
+    _report(run, _collect(jobs), devices, args.engines, args.datasets)
     run.note(f"seeds {list(seeds)}; devices {devices}; engines {args.engines}; options {options}")
     run.finish()
 
