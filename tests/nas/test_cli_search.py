@@ -165,3 +165,19 @@ def test_seeds_must_be_a_positive_count(table, capsys):
     with pytest.raises(SystemExit):
         main(["search", str(_write(table)), "--seeds", "0"])
     assert "--seeds: must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_search_with_the_guided_engine_from_yaml(table, capsys):
+    text = CONFIG.format(budget=24, bound=6000).replace(
+        "engine: nsga2\n  options: {population_size: 8}",
+        "engine: guided\n  options: {initial: 8, candidates: 300}")
+    assert "engine: guided" in text
+    cfg = table / "guided.yaml"
+    cfg.write_text(text)
+    out_dir = table / "guided"
+    assert main(["search", str(cfg), "--out", str(out_dir)]) == 0
+    assert "24 evaluated" in capsys.readouterr().out
+    history = pd.read_csv(out_dir / "history.csv")
+    assert len(set(history["arch_key"])) == 24
+    # after the random start the model proposes: more of the later evaluations are feasible
+    assert history["feasible"][8:].mean() >= history["feasible"][:8].mean()
