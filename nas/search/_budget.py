@@ -1,6 +1,6 @@
 """Building an engine for a given evaluation budget (the budget-aware defaults in one place).
 
-The engines that take a ``budget`` (NSGA-II, evolution, the predictor-guided engine)
+The engines that take a ``budget`` (NSGA-II, the predictor-guided engine)
 derive their population size, initial design and exploration schedule from it; the
 batch size the search loop asks for derives from it too. :func:`make_engine` passes
 the budget (and the problem, to engines that use it) only to engines that accept them,
@@ -28,7 +28,7 @@ def default_batch_size(budget: int) -> int:
 
 
 def default_population(budget: int | None) -> int:
-    """Population of NSGA-II and evolution for ``budget`` evaluations:
+    """Population of NSGA-II for ``budget`` evaluations:
     ``clip(budget / 10, 10, 50)`` (10 at 100, 30 at 300, 50 from 500; 50 when unknown).
     Chosen on NAS-Bench-201 devices other than the bench's (docs/decisions/guided-search.md)."""
     return 50 if budget is None else int(np.clip(round(int(budget) / 10), 10, 50))

@@ -144,36 +144,30 @@ class RegularizedEvolution(_PopulationEngine):
     oldest member dies; an infeasible child is rejected (the population keeps only
     feasible members), so the engine resamples around feasible parents.
 
-    Budget-aware default: with ``budget`` (the evaluations the search will spend) and no
-    ``population_size``, the population is ``clip(budget / 10, 10, 50)`` and the
-    tournament a quarter of it (at least 3); without either, 50 and 10
-    (:func:`nas.search.default_population`, chosen on NAS-Bench-201 devices other than
-    the bench's: docs/decisions/guided-search.md).
+    The defaults (population 50, tournaments of 10) do not depend on the budget: on
+    NAS-Bench-201 tuning devices the population ``clip(budget / 10, 10, 50)`` that helps
+    NSGA-II made evolution worse on 11 of 16 problems at 100 and 300 evaluations
+    (docs/decisions/guided-search.md).
 
     Args:
-        population_size: members kept alive (default: from ``budget``, else 50).
-        sample_size: tournament size (default: from the population, 10 at 50).
+        population_size: members kept alive.
+        sample_size: tournament size.
         crossover_prob: probability of crossing two tournament winners before mutation.
         mutation_rate: besides the one mutated decision, each reached decision also
             changes with this probability (``None``: exactly one mutation per child).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int | None = None,
-                 sample_size: int | None = None, crossover_prob: float = 0.3,
-                 mutation_rate: float | None = None, budget: int | None = None) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
+                 sample_size: int = 10, crossover_prob: float = 0.3,
+                 mutation_rate: float | None = None) -> None:
         super().__init__(space, seed)
-        self.budget = _budget(budget)
-        if population_size is None:
-            population_size = default_population(self.budget)
         self.population_size = _positive("population_size", population_size, 2)
-        if sample_size is None:
-            sample_size = 10 if self.population_size == 50 else max(3, self.population_size // 4)
         self.sample_size = _positive("sample_size", sample_size)
         self.crossover_prob = _probability("crossover_prob", crossover_prob)
         self.mutation_rate = None if mutation_rate is None else _probability("mutation_rate", mutation_rate)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "budget": self.budget, "population_size": self.population_size,
+        return {**super().config(), "population_size": self.population_size,
                 "sample_size": self.sample_size, "crossover_prob": self.crossover_prob,
                 "mutation_rate": self.mutation_rate}
 
