@@ -148,7 +148,11 @@ class PredictorGuided(SearchEngine):
              violations: np.ndarray) -> None:
         values = np.asarray(values, dtype=float).reshape(len(archs), -1)
         known = {a.key for a in self.history}
-        fresh = [i for i, a in enumerate(archs) if a.key not in known and not known.add(a.key)]
+        fresh = []  # first occurrence of each architecture not told before
+        for i, arch in enumerate(archs):
+            if arch.key not in known:
+                known.add(arch.key)
+                fresh.append(i)
         if not fresh:
             return
         if self.values.size == 0:
