@@ -17,7 +17,7 @@ from nas.run._compare import compare_histories, seed_list
 from nas.run._context import RunContext, study_storage
 from nas.run._ofa import DeviceTable, FittedPredictor, TrainedSupernet, evaluate_archs
 from nas.run._stages import atomic_write_text, stable_hash
-from nas.search import Problem, make_engine, run_search
+from nas.search import Problem, default_batch_size, make_engine, run_search
 from search_spaces import Architecture
 
 __all__ = ["budgets", "export_stage", "search_stages"]
@@ -131,7 +131,9 @@ def _search(ctx: RunContext, supernet: TrainedSupernet, table: DeviceTable,
     study = f"{ctx.exp.study}-{device}-{budget:g}ms{suffix}-{key}"
     evaluator = ctx.make_evaluator(problem) if ctx.make_evaluator is not None else None
     try:
-        result = run_search(problem, engine, scfg.evaluations, batch_size=scfg.batch_size,
+        # search.batch_size None (a schema change proposed with issue 19): from the budget
+        batch = scfg.batch_size if scfg.batch_size is not None else default_batch_size(scfg.evaluations)
+        result = run_search(problem, engine, scfg.evaluations, batch_size=batch,
                             storage=storage, study_name=study, resume=True,
                             provenance={"predictor": predictor.key, "device": device},
                             progress=ctx.progress, evaluator=evaluator)
