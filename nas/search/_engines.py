@@ -233,7 +233,8 @@ class NSGA2(_PopulationEngine):
             the textbook 0.9) was chosen on nb201 with seeds other than the bench's; with
             it and duplicate-free offspring, ours reaches 99% of nb201's exact front in a
             median 320 evaluations against Optuna NSGA-II's 460
-            (``bench/search_quality.py --seeds 10``; docs/decisions/nsga2-defaults.md).
+            (the synthetic nb201 of ``bench/search_quality.py`` before issue 19;
+            docs/decisions/nsga2-defaults.md).
         mutation_rate: besides the one mutated decision, each reached decision also
             changes with this probability (``None``: exactly one mutation per child).
     """
