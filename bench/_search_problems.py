@@ -1,4 +1,9 @@
-"""Surrogate search problems shared by bench/search_speed.py and bench/search_quality.py.
+"""Search problems shared by bench/search_speed.py and bench/search_quality.py.
+
+:func:`nb201_table_problem` (search_quality): real NAS-Bench-201 tables from
+``../shared/data/nb201`` (200-epoch test accuracy on CIFAR-100 or ImageNet16-120
+against the measured latency of one real device), with every cell's true values for
+the exact front. The rest are surrogates (search_speed):
 
 The search benches measure the engines, not a device or a trained model, so their
 "latency table" and "fitted predictor" are stand-ins with known, cheap values:
@@ -22,11 +27,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
-from nas.objectives import CallableObjective, Params, PredictedAccuracy, TableLatency
+from nas.objectives import (
+    CallableObjective,
+    Params,
+    PredictedAccuracy,
+    TableLatency,
+    TabularObjective,
+)
 from nas.search import Problem
 from search_spaces import Architecture, LayerSpec, SearchSpace, get_space, layer_complexity
 
@@ -155,3 +170,69 @@ def nb201_problem() -> tuple[Problem, list[float], list[Architecture]]:
     p_all = params(archs)
     problem = Problem(space, [params, accuracy], [f"params <= {float(np.median(p_all)):.0f}"])
     return problem, [float(p_all.max()) * 1.01, 0.3], archs
+
+
+# real NAS-Bench-201 tables -------------------------------------------------------------------
+NB201_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201.csv.gz"
+
+#: Devices the bench reports on (the issue's four kinds) and, disjoint, the devices the
+#: budget-aware defaults were chosen on (never reported).
+REPORT_DEVICES = {"2080ti_1": "GPU, batch 1", "2080ti_256": "GPU, batch 256",
+                  "gold_6240": "server CPU", "samsung_a50": "phone"}
+TUNE_DEVICES = {"titanx_1": "GPU, batch 1", "titanxp_256": "GPU, batch 256",
+                "silver_4114": "server CPU", "essential_ph_1": "phone"}
+DATASETS = {"cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
+QUANTILES = (0.10, 0.25, 0.50)
+
+
+@lru_cache(maxsize=1)
+def nb201_table(path: str = str(NB201_DATA)) -> pd.DataFrame:
+    """The NAS-Bench-201 table (15,625 rows); a clear error when the data is absent."""
+    if not Path(path).is_file():
+        raise SystemExit(f"nb201 data not found at {path}: see ../shared/data/nb201/README.md")
+    return pd.read_csv(path)
+
+
+@dataclass(frozen=True)
+class TableTruth:
+    """What the exact front of a table problem needs: every cell's true values."""
+
+    accuracy: np.ndarray          # (15625,) test accuracy, %
+    latency: np.ndarray           # (15625,) ms
+    low: np.ndarray               # normalisation: min of (-accuracy, latency) over all cells
+    high: np.ndarray              # and max
+    front_hv: float               # hypervolume of the true front (normalised, reference 1, 1)
+    latency_budgets: tuple[float, ...]   # latency at QUANTILES
+    best_under: tuple[float, ...]        # true best accuracy under each budget
+
+    def normalise(self, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
+        """(n, 2) minimised, normalised points: (1 - acc scaled, latency scaled)."""
+        f = np.stack([-np.asarray(accuracy, float), np.asarray(latency, float)], axis=1)
+        return (f - self.low) / (self.high - self.low)
+
+
+def nb201_table_problem(dataset: str, device: str, path: str = str(NB201_DATA)
+                        ) -> tuple[Problem, TableTruth]:
+    """Maximise ``dataset`` test accuracy, minimise ``device`` latency, on nb201 (no constraint).
+
+    Accuracy and latency are looked up in the table by the standard NAS-Bench-201
+    string; the engines see accuracy as expensive and latency as cheap.
+    """
+    from nas.search import hypervolume
+
+    df = nb201_table(path)
+    lat_col = f"lat_{device}"
+    if dataset not in DATASETS or lat_col not in df.columns:
+        raise SystemExit(f"unknown dataset {dataset!r} or device {device!r}; datasets: "
+                         f"{list(DATASETS)}, devices: {[c[4:] for c in df.columns if c.startswith('lat_')]}")
+    space = get_space("nb201")
+    accuracy = TabularObjective(df, dataset, name="accuracy", direction="maximize")
+    latency = TabularObjective(df, lat_col, name="latency_ms", direction="minimize")
+    acc, lat = df[dataset].to_numpy(float), df[lat_col].to_numpy(float)
+    f = np.stack([-acc, lat], axis=1)
+    low, high = f.min(axis=0), f.max(axis=0)
+    front_hv = hypervolume((f - low) / (high - low), [1.0, 1.0])
+    budgets = tuple(float(np.quantile(lat, q)) for q in QUANTILES)
+    best = tuple(float(acc[lat <= b].max()) for b in budgets)
+    truth = TableTruth(acc, lat, low, high, front_hv, budgets, best)
+    return Problem(space, [accuracy, latency]), truth

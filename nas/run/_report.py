@@ -44,13 +44,36 @@ class RunReport:
 
 
 def _histories(chosen: list[dict[str, Any]]) -> pd.DataFrame:
+    """Every search of the run (each engine and seed), with its device, budget, engine, seed."""
     frames = []
     for item in chosen:
-        frame = pd.read_csv(item["history"])
-        frame.insert(0, "budget_ms", item["budget_ms"])
-        frame.insert(0, "device", item["device"])
-        frames.append(frame)
+        runs = item.get("histories") or [{"history": item["history"], "engine": None, "seed": None}]
+        for run in runs:
+            frame = pd.read_csv(run["history"])
+            frame.insert(0, "seed", run["seed"])
+            frame.insert(0, "engine", run["engine"])
+            frame.insert(0, "budget_ms", item["budget_ms"])
+            frame.insert(0, "device", item["device"])
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _comparison_lines(chosen: list[dict[str, Any]]) -> list[str]:
+    """The engine against random search with the same budget, mean ± std over seeds."""
+    rows = [(c, r) for c in chosen for r in c.get("comparison", [])]
+    if not rows:
+        return []
+    lines = ["## Search against random search", "",
+             "Same budget of evaluations, mean ± std over seeds; hypervolume of (accuracy, "
+             "latency) against one reference per device and budget.", "",
+             "| device | budget (ms) | engine | seeds | hypervolume | best accuracy under the budget |",
+             "|---|---|---|---|---|---|"]
+    for c, r in rows:
+        best = f"best_accuracy_latency_ms<={c['budget_ms']:g}"
+        lines.append(f"| {c['device']} | {c['budget_ms']:g} | {r['engine']} | {r['seeds']} | "
+                     f"{r['hypervolume_mean']:.4g} ± {r['hypervolume_std']:.2g} | "
+                     f"{r[best + '_mean']:.4f} ± {r[best + '_std']:.4f} |")
+    return [*lines, ""]
 
 
 def _front(history: pd.DataFrame) -> pd.DataFrame:
@@ -99,6 +122,11 @@ def _markdown(path: Path, report: RunReport, front: pd.DataFrame) -> None:
         lines.append(f"| {c['device']} | {c['budget_ms']:g} | {c['test_accuracy']:.3f} | {delta} | "
                      f"{c['predicted_accuracy']:.3f} | {c['table_latency_ms']:.3f} | {measured} | "
                      f"{c['flops'] / 1e6:.2f} | {c['params']:,} | {files} |")
+    lines += ["", "Each budget's subnet is the most accurate feasible one among every evaluation of "
+              "the run on its device (all budgets, seeds and engines" + (", and the random baseline"
+              if cfg.search.accuracy == "predicted" else "") + "): "
+              + "; ".join(f"{c['budget_ms']:g} ms: {c['found_by']}" for c in chosen if "found_by" in c), ""]
+    lines += _comparison_lines(chosen)
     if mean_random is not None:
         lines += ["", f"Random-architecture baseline: {baseline['n']} random subnets, mean test accuracy "
                   f"{mean_random:.3f} (supernet weights, BN recalibrated), see `random_baseline.csv`."]

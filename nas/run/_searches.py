@@ -1,5 +1,6 @@
-"""The last stages of the OFA pipeline: one constrained search per (device, budget), then
-the export of each budget's chosen subnet (re-timed on its device)."""
+"""The last stages of the OFA pipeline: constrained searches per (device, budget) and seed,
+each beside random search with the same budget, the choice of each budget's subnet among
+every evaluation of the run, then its export (re-timed on its device)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from nas.config import to_dict
 from nas.errors import ConfigError
 from nas.objectives import PredictedAccuracy, SupernetAccuracy, TableLatency
+from nas.run._compare import compare_histories, seed_list
 from nas.run._context import RunContext, study_storage
 from nas.run._ofa import DeviceTable, FittedPredictor, TrainedSupernet, evaluate_archs
 from nas.run._stages import atomic_write_text, stable_hash
-from nas.search import Problem, get_engine, run_search
+from nas.search import Problem, default_batch_size, make_engine, run_search
 from search_spaces import Architecture
 
 __all__ = ["budgets", "export_stage", "search_stages"]
@@ -32,20 +35,85 @@ def budgets(ctx: RunContext, table: DeviceTable) -> list[float]:
 
 def search_stages(ctx: RunContext, supernet: TrainedSupernet, tables: dict[str, DeviceTable],
                   predictor: FittedPredictor) -> list[dict[str, Any]]:
-    """The best subnet of each (device, budget) search, as JSON records."""
+    """One record per (device, budget): the chosen subnet and the engine-vs-random table.
+
+    Every (device, budget) is searched once per seed (``search.seeds``, default the
+    experiment's seed) with the experiment's engine and with random search of the same
+    budget. The chosen subnet of a budget is the most accurate feasible architecture
+    among *every* evaluation of the run on that device (all budgets, seeds, engines and,
+    with predicted accuracy, the random baseline), not only its own search's.
+    """
+    scfg = ctx.exp.search
+    seeds = seed_list(ctx.seed, scfg.seeds)
+    engines = [scfg.engine] if scfg.engine == "random" else [scfg.engine, "random"]
     chosen = []
     for device in ctx.exp.search_devices:
+        runs: dict[float, list[dict[str, Any]]] = {}
         for budget in budgets(ctx, tables[device]):
-            key = stable_hash(predictor.key, tables[device].key, to_dict(ctx.exp.search), budget,
-                              ctx.seed)
-            name = f"search-{device}-{budget:g}ms"
-            chosen.append(ctx.cache.run(name, key, lambda d=device, b=budget, k=key: _search(
-                ctx, supernet, tables[d], predictor, d, b, k)))
+            for seed in seeds:
+                for engine in engines:
+                    main = seed == ctx.seed and engine == scfg.engine
+                    key = stable_hash(predictor.key, tables[device].key, to_dict(scfg), budget,
+                                      seed, "engine-vs-random-v2", *([] if main else [engine]))
+                    name = f"search-{device}-{budget:g}ms" + ("" if main else f"-{engine}-seed{seed}")
+                    runs.setdefault(budget, []).append(ctx.cache.run(
+                        name, key, lambda d=device, b=budget, k=key, s=seed, e=engine: _search(
+                            ctx, supernet, tables[d], predictor, d, b, k, s, e)))
+        pool = _pool(ctx, device, runs, predictor)
+        chosen += [_choose(ctx, device, budget, items, pool) for budget, items in runs.items()]
     return chosen
 
 
+def _pool(ctx: RunContext, device: str, runs: dict[float, list[dict[str, Any]]],
+          predictor: FittedPredictor) -> pd.DataFrame:
+    """Every evaluation of the run on ``device``: all searches, plus the random baseline's
+    subnets with their predicted accuracy (when the search used the predictor)."""
+    frames = []
+    for items in runs.values():
+        for item in items:
+            frame = pd.read_csv(item["history"])
+            frame["found_by"] = f"{item['engine']} seed {item['seed']} (<= {item['budget_ms']:g} ms)"
+            frames.append(frame)
+    baseline = ctx.run_dir / "random_baseline.csv"
+    column = f"latency_ms_{device}"
+    if ctx.exp.search.accuracy == "predicted" and baseline.is_file():
+        base = pd.read_csv(baseline)
+        if len(base) and column in base.columns:
+            archs = [Architecture.from_json(a) for a in base["arch"]]
+            frames.append(pd.DataFrame({
+                "arch_key": base["arch_key"], "arch": base["arch"],
+                "accuracy": PredictedAccuracy(predictor.predictor, name="accuracy")(archs),
+                "latency_ms": base[column], "found_by": "random baseline"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _choose(ctx: RunContext, device: str, budget: float, items: list[dict[str, Any]],
+            pool: pd.DataFrame) -> dict[str, Any]:
+    """The record of one budget: its best feasible subnet over ``pool`` and the comparison."""
+    feasible = pool[pool["latency_ms"] <= budget]
+    if feasible.empty:
+        raise ConfigError(f"search: no architecture meets latency_ms <= {budget:g} on {device}; "
+                          "raise the budget")
+    best = feasible.loc[feasible["accuracy"].idxmax()]
+    main = items[0]
+    histories = {}
+    for item in items:
+        histories.setdefault(item["engine"], []).append(pd.read_csv(item["history"]))
+    table = compare_histories(histories, "accuracy", "latency_ms", [budget])
+    ctx.log(f"[choose {device} <= {budget:g} ms] best feasible of {len(pool)} evaluations: "
+            f"predicted accuracy {best['accuracy']:.3f} at {best['latency_ms']:.3f} ms, "
+            f"found by {best['found_by']}")
+    return {"device": device, "budget_ms": budget, "study": main["study"], "storage": main["storage"],
+            "history": main["history"],
+            "histories": [{k: i[k] for k in ("engine", "seed", "history")} for i in items],
+            "arch": Architecture.from_json(best["arch"]).to_json(), "found_by": best["found_by"],
+            "predicted_accuracy": float(best["accuracy"]), "table_latency_ms": float(best["latency_ms"]),
+            "comparison": table.to_dict(orient="records")}
+
+
 def _search(ctx: RunContext, supernet: TrainedSupernet, table: DeviceTable,
-            predictor: FittedPredictor, device: str, budget: float, key: str) -> dict[str, Any]:
+            predictor: FittedPredictor, device: str, budget: float, key: str, seed: int,
+            engine_name: str) -> dict[str, Any]:
     scfg = ctx.exp.search
     if scfg.accuracy == "predicted":
         accuracy = PredictedAccuracy(predictor.predictor, name="accuracy")
@@ -55,30 +123,30 @@ def _search(ctx: RunContext, supernet: TrainedSupernet, table: DeviceTable,
                                     name="accuracy")
     latency = TableLatency(table.table, name="latency_ms")
     problem = Problem(ctx.space, [accuracy, latency], [f"latency_ms <= {budget:g}"])
-    engine = get_engine(scfg.engine, ctx.space, seed=ctx.seed, **scfg.options)
+    options = scfg.options if engine_name == scfg.engine else {}
+    engine = make_engine(engine_name, problem, seed=seed, budget=scfg.evaluations, **options)
     storage = study_storage(ctx.exp.search.storage, ctx.run_dir)
-    study = f"{ctx.exp.study}-{device}-{budget:g}ms-{key}"
+    main = seed == ctx.seed and engine_name == scfg.engine
+    suffix = "" if main else f"-{engine_name}-seed{seed}"
+    study = f"{ctx.exp.study}-{device}-{budget:g}ms{suffix}-{key}"
     evaluator = ctx.make_evaluator(problem) if ctx.make_evaluator is not None else None
     try:
-        result = run_search(problem, engine, scfg.evaluations, batch_size=scfg.batch_size,
+        # search.batch_size None (a schema change proposed with issue 19): from the budget
+        batch = scfg.batch_size if scfg.batch_size is not None else default_batch_size(scfg.evaluations)
+        result = run_search(problem, engine, scfg.evaluations, batch_size=batch,
                             storage=storage, study_name=study, resume=True,
                             provenance={"predictor": predictor.key, "device": device},
                             progress=ctx.progress, evaluator=evaluator)
     finally:
         if hasattr(evaluator, "close"):
             evaluator.close()
-    folder = ctx.run_dir / "searches" / f"{device}-{budget:g}ms"
+    folder = ctx.run_dir / "searches" / f"{device}-{budget:g}ms{suffix}"
     result.export(folder)
-    front = result.front
-    if front.empty:
-        raise ConfigError(f"search: no architecture meets latency_ms <= {budget:g} on {device}; "
-                          "raise the budget")
-    best = result.best("accuracy")
-    ctx.log(f"[search {device} <= {budget:g} ms] {len(result)} evaluated, front {len(front)}, "
-            f"best predicted accuracy {best['accuracy']:.3f} at {best['latency_ms']:.3f} ms")
-    return {"device": device, "budget_ms": budget, "study": study, "storage": storage,
-            "history": str(folder / "history.csv"), "arch": best.arch.to_json(),
-            "predicted_accuracy": float(best["accuracy"]), "table_latency_ms": float(best["latency_ms"])}
+    feasible = result.history[result.history["feasible"].astype(bool)]
+    ctx.log(f"[search {device} <= {budget:g} ms, {engine_name} seed {seed}] {len(result)} evaluated, "
+            f"{len(feasible)} feasible, front {len(result.front)}")
+    return {"device": device, "budget_ms": budget, "engine": engine_name, "seed": seed,
+            "study": study, "storage": storage, "history": str(folder / "history.csv")}
 
 
 # export -------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ Example:
 """
 
 from nas.search._base import ENGINES, SearchEngine, get_engine, list_engines, register_engine
+from nas.search._budget import default_batch_size, default_population, make_engine
 from nas.search._engines import NSGA2, RandomSearch, RegularizedEvolution
+from nas.search._guided import PredictorGuided, guided_defaults
 from nas.search._optuna import OptunaEngine, OptunaGP, OptunaNSGA2, OptunaTPE
 from nas.search._pareto import (
     crowding_distance,
@@ -35,17 +37,22 @@ __all__ = [
     "OptunaGP",
     "OptunaNSGA2",
     "OptunaTPE",
+    "PredictorGuided",
     "Problem",
     "RandomSearch",
     "RegularizedEvolution",
     "SearchEngine",
     "SearchResult",
     "crowding_distance",
+    "default_batch_size",
+    "default_population",
     "dominates",
     "evaluate_batch",
     "get_engine",
+    "guided_defaults",
     "hypervolume",
     "list_engines",
+    "make_engine",
     "load_result",
     "non_dominated_sort",
     "pareto_mask",

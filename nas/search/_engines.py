@@ -22,6 +22,7 @@ import numpy as np
 
 from nas.errors import SearchError
 from nas.search._base import SearchEngine, register_engine
+from nas.search._budget import default_population
 from nas.search._pareto import crowding_distance, non_dominated_sort
 from search_spaces import Architecture, SearchSpace
 
@@ -32,6 +33,10 @@ def _positive(name: str, value: int, minimum: int = 1) -> int:
     if int(value) != value or value < minimum:
         raise SearchError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _budget(value: int | None) -> int | None:
+    return None if value is None else _positive("budget", value)
 
 
 def _probability(name: str, value: float) -> float:
@@ -139,6 +144,11 @@ class RegularizedEvolution(_PopulationEngine):
     oldest member dies; an infeasible child is rejected (the population keeps only
     feasible members), so the engine resamples around feasible parents.
 
+    The defaults (population 50, tournaments of 10) do not depend on the budget: on
+    NAS-Bench-201 tuning devices the population ``clip(budget / 10, 10, 50)`` that helps
+    NSGA-II made evolution worse on 11 of 16 problems at 100 and 300 evaluations
+    (docs/decisions/guided-search.md).
+
     Args:
         population_size: members kept alive.
         sample_size: tournament size.
@@ -213,20 +223,29 @@ class NSGA2(_PopulationEngine):
     last front cut by crowding distance. Works with batches of any size; a batch
     equal to ``population_size`` is the classic generational scheme.
 
+    Budget-aware default: with ``budget`` (the evaluations the search will spend) and no
+    ``population_size``, the population is ``clip(budget / 10, 10, 50)``; without either,
+    50 (:func:`nas.search.default_population`; docs/decisions/guided-search.md).
+
     Args:
-        population_size: survivors after each selection.
+        population_size: survivors after each selection (default: from ``budget``, else 50).
         crossover_prob: probability of crossover before mutation. The default 0.5 (not
             the textbook 0.9) was chosen on nb201 with seeds other than the bench's; with
             it and duplicate-free offspring, ours reaches 99% of nb201's exact front in a
             median 320 evaluations against Optuna NSGA-II's 460
-            (``bench/search_quality.py --seeds 10``; docs/decisions/nsga2-defaults.md).
+            (the synthetic nb201 of ``bench/search_quality.py`` before issue 19;
+            docs/decisions/nsga2-defaults.md).
         mutation_rate: besides the one mutated decision, each reached decision also
             changes with this probability (``None``: exactly one mutation per child).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50,
-                 crossover_prob: float = 0.5, mutation_rate: float | None = None) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int | None = None,
+                 crossover_prob: float = 0.5, mutation_rate: float | None = None,
+                 budget: int | None = None) -> None:
         super().__init__(space, seed)
+        self.budget = _budget(budget)
+        if population_size is None:
+            population_size = default_population(self.budget)
         self.population_size = _positive("population_size", population_size, 2)
         self.crossover_prob = _probability("crossover_prob", crossover_prob)
         self.mutation_rate = None if mutation_rate is None else _probability("mutation_rate", mutation_rate)
@@ -234,7 +253,7 @@ class NSGA2(_PopulationEngine):
         self._crowding = np.zeros(0)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "population_size": self.population_size,
+        return {**super().config(), "budget": self.budget, "population_size": self.population_size,
                 "crossover_prob": self.crossover_prob, "mutation_rate": self.mutation_rate}
 
     def _binary_tournaments(self, m: int) -> np.ndarray:

@@ -141,3 +141,43 @@ def test_table_latency_objective_loads_a_hardware_table(tmp_path, capsys):
     assert main(["search", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "t-results")]) == 0
     history = pd.read_csv(tmp_path / "t-results" / "history.csv")
     assert len(history) == 6 and history["latency_ms"].gt(0).all()
+
+
+def test_search_over_seeds_against_random_search(table, capsys):
+    cfg = _write(table, budget=16, bound=6000)  # about a third of the cells are feasible
+    out_dir = table / "seeds"
+    assert main(["search", str(cfg), "--out", str(out_dir), "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "nsga2 against random search with the same budget (16 evaluations), over seeds [0, 1]" in out
+    for label in ("seed-0", "seed-1", "random-seed-0", "random-seed-1"):
+        assert len(pd.read_csv(out_dir / label / "history.csv")) == 16, label
+    # the seeds really differ, and the random searches are not the engine's
+    keys = {label: set(pd.read_csv(out_dir / label / "history.csv")["arch_key"])
+            for label in ("seed-0", "seed-1", "random-seed-0")}
+    assert keys["seed-0"] != keys["seed-1"] and keys["seed-0"] != keys["random-seed-0"]
+    table_ = pd.read_csv(out_dir / "seeds.csv")
+    assert list(table_["engine"]) == ["nsga2", "random"] and (table_["seeds"] == 2).all()
+    assert (table_["hypervolume_mean"] > 0).all()
+    assert any(c.startswith("best_acc_params<=") for c in table_.columns)
+
+
+def test_seeds_must_be_a_positive_count(table, capsys):
+    with pytest.raises(SystemExit):
+        main(["search", str(_write(table)), "--seeds", "0"])
+    assert "--seeds: must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_search_with_the_guided_engine_from_yaml(table, capsys):
+    text = CONFIG.format(budget=24, bound=6000).replace(
+        "engine: nsga2\n  options: {population_size: 8}",
+        "engine: guided\n  options: {initial: 8, candidates: 300}")
+    assert "engine: guided" in text
+    cfg = table / "guided.yaml"
+    cfg.write_text(text)
+    out_dir = table / "guided"
+    assert main(["search", str(cfg), "--out", str(out_dir)]) == 0
+    assert "24 evaluated" in capsys.readouterr().out
+    history = pd.read_csv(out_dir / "history.csv")
+    assert len(set(history["arch_key"])) == 24
+    # after the random start the model proposes: more of the later evaluations are feasible
+    assert history["feasible"][8:].mean() >= history["feasible"][:8].mean()

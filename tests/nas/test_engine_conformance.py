@@ -12,10 +12,12 @@ from nas.testing import ENGINE_CHECKS, check_ask, check_determinism, check_engin
 from search_spaces import get_space
 
 # Small settings so the checks' 16-evaluation searches reach each engine's main loop.
-SMALL = {"population_size": 8, "n_startup_trials": 4}
+SMALL = {"population_size": 8, "n_startup_trials": 4, "initial": 4, "candidates": 200}
 # Optuna's GP refits a GP per trial (seconds each here): in the default suite it stays in
 # its random start-up phase; test_optuna_gp_conforms_with_its_model runs the model.
-DEFAULT_SUITE = {"optuna-gp": {"n_startup_trials": 16}}
+# The guided engine refits its model every ask: ridge keeps the suite fast (its GP default
+# runs in tests/nas/test_guided.py).
+DEFAULT_SUITE = {"optuna-gp": {"n_startup_trials": 16}, "guided": {"predictor": "ridge"}}
 
 
 def factory(name, **override):

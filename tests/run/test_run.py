@@ -109,6 +109,31 @@ def test_changed_search_budget_reruns_only_the_search(tiny_run, tmp_path):
     assert any(k.startswith("search-") and v > 0 for k, v in again.timings.items())
 
 
+def test_seeds_and_budgets_choose_among_every_evaluation(tiny_run, tmp_path):
+    """Two seeds and two budgets: each budget's subnet is the best feasible one of all
+    searches (both budgets, both seeds, engine and random search), and the report compares
+    the engine with random search over the seeds."""
+    result, _ = tiny_run
+    out = tmp_path / "seeds"
+    shutil.copytree(result.run_dir, out)
+    search = {**TINY["search"], "seeds": [0, 1], "evaluations": 30, "budget_quantiles": [0.3, 0.7]}
+    cfg = load_experiment(write(tmp_path, {**TINY, "search": search}), "run")
+    again = run_experiment(cfg, out, progress=False, echo=False)
+    history = pd.read_csv(out / "history.csv")
+    assert set(history["engine"]) == {"evolution", "random"} and set(history["seed"]) == {0, 1}
+    assert len(again.chosen) == 2
+    for chosen in again.chosen:
+        feasible = history[history["latency_ms"] <= chosen["budget_ms"]]
+        assert chosen["predicted_accuracy"] >= feasible["accuracy"].max() - 1e-12
+        assert chosen["table_latency_ms"] <= chosen["budget_ms"]
+        rows = {r["engine"]: r for r in chosen["comparison"]}
+        assert set(rows) == {"evolution", "random"} and rows["random"]["seeds"] == 2
+    tight, loose = sorted(again.chosen, key=lambda c: c["budget_ms"])
+    assert loose["predicted_accuracy"] >= tight["predicted_accuracy"]
+    report = (out / "report.md").read_text()
+    assert "## Search against random search" in report and "| random | 2 |" in report
+
+
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
