@@ -47,8 +47,7 @@ def cmd_search(args) -> int:
 def _search_seeds(exp, out, args) -> int:
     import pandas as pd
 
-    from nas.run._compare import seed_list  # nas.run does not export them yet (see report)
-    from nas.run._seeds import search_seeds
+    from nas.run import search_seeds, seed_list
 
     seeds = seed_list(exp.seed, exp.search.seeds, args.seeds)
     done = search_seeds(exp, out, seeds, resume=args.resume, command=args.command_line)

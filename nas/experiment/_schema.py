@@ -148,7 +148,8 @@ class SearchSection:
     reference point (raw units, one value per objective).
 
     Both: ``engine`` (``nas.search.list_engines()``) with ``options``, ``evaluations``
-    in batches of ``batch_size``; ``storage``: the study database, a SQLite file in the
+    in batches of ``batch_size`` (default: ``nas.search.default_batch_size(evaluations)``);
+    ``storage``: the study database, a SQLite file in the
     run folder or an SQLAlchemy URL (``postgresql://...``) shared by several runs;
     ``study``: the study name (default: the experiment's name). ``seeds``: repeat
     every search once per seed (default: the experiment's ``seed`` alone).
@@ -157,7 +158,7 @@ class SearchSection:
     engine: str = "evolution"
     options: dict[str, Any] = field(default_factory=dict)
     evaluations: int = field(default=1000, metadata={"ge": 1, "le": 10_000_000})
-    batch_size: int = field(default=50, metadata={"ge": 1, "le": 1_000_000})
+    batch_size: int | None = field(default=None, metadata={"ge": 1, "le": 1_000_000})
     objectives: tuple[ObjectiveSpec, ...] = ()
     constraints: tuple[str, ...] = ()
     measures: tuple[ObjectiveSpec, ...] = ()

@@ -8,7 +8,7 @@ from typing import Any
 
 from nas.experiment import Experiment, build_problem
 from nas.run._context import study_storage
-from nas.search import Problem, SearchResult, get_engine, run_search
+from nas.search import Problem, SearchResult, default_batch_size, make_engine, run_search
 
 __all__ = ["make_runtime", "search_experiment", "train_experiment_supernet"]
 
@@ -36,7 +36,8 @@ def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False
     from nas.manifest import write_manifest
 
     problem = build_problem(exp)  # loads tables and checks constraints before anything is written
-    engine = get_engine(exp.search.engine, problem.space, seed=exp.seed, **exp.search.options)
+    engine = make_engine(exp.search.engine, problem, seed=exp.seed,
+                         budget=exp.search.evaluations, **exp.search.options)
     runtime = make_runtime(exp, data_parallel=False)  # sets the threads of this process
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,7 @@ def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False
     evaluator = make_evaluator(problem) if make_evaluator is not None else None
     try:
         result = run_search(problem, engine, exp.search.evaluations,
-                            batch_size=exp.search.batch_size,
+                            batch_size=exp.search.batch_size or default_batch_size(exp.search.evaluations),
                             storage=storage or study_storage(exp.search.storage, run_dir), study_name=study or exp.study,
                             resume=resume, progress=progress, evaluator=evaluator)
     finally:

@@ -126,6 +126,8 @@ def _markdown(path: Path, report: RunReport, front: pd.DataFrame) -> None:
               "the run on its device (all budgets, seeds and engines" + (", and the random baseline"
               if cfg.search.accuracy == "predicted" else "") + "): "
               + "; ".join(f"{c['budget_ms']:g} ms: {c['found_by']}" for c in chosen if "found_by" in c), ""]
+    lines += [f"- **{c['device']} <= {c['budget_ms']:g} ms**: {c['latency_note']}"
+              for c in chosen if c.get("latency_note")]
     lines += _comparison_lines(chosen)
     if mean_random is not None:
         lines += ["", f"Random-architecture baseline: {baseline['n']} random subnets, mean test accuracy "

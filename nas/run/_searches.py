@@ -60,7 +60,12 @@ def search_stages(ctx: RunContext, supernet: TrainedSupernet, tables: dict[str, 
                         name, key, lambda d=device, b=budget, k=key, s=seed, e=engine: _search(
                             ctx, supernet, tables[d], predictor, d, b, k, s, e)))
         pool = _pool(ctx, device, runs, predictor)
-        chosen += [_choose(ctx, device, budget, items, pool) for budget, items in runs.items()]
+        table = tables[device].table
+        noise = {"calibration": {"loo_error": table.calibration.get("loo_error")},
+                 "machine_check": table.metadata.get("machine_check") or {}}
+        chosen += [{**_choose(ctx, device, budget, items, pool), "table_noise": noise,
+                    "table_imported": tables[device].imported}
+                   for budget, items in runs.items()]
     return chosen
 
 
@@ -164,29 +169,33 @@ def export_stage(ctx: RunContext, supernet: TrainedSupernet, chosen: list[dict[s
 
 def _export(ctx: RunContext, supernet: TrainedSupernet, arch: Architecture,
             item: dict[str, Any]) -> dict[str, Any]:
-    from hardware import Profiler, get_device
+    from hardware import Profiler, gap_beyond_noise, get_device
     from nas.export import export_subnet
     from supernets import evaluate_subnet
 
     exp = ctx.exp
     # evaluating recalibrates the supernet's batch-norm statistics for this subnet,
     # so the extracted module carries the right ones (nas.export checks it)
-    test_acc = evaluate_subnet(supernet.supernet, arch, ctx.data, "test", seed=ctx.seed)
+    test_acc = evaluate_subnet(supernet.supernet, arch, ctx.data, "test", seed=ctx.seed,
+                               device=ctx.device)
     model = supernet.supernet.extract(arch)
     if exp.export.finetune_steps:
-        test_acc = _finetune(model, ctx.data, exp.export.finetune_steps, ctx.seed)
+        test_acc = _finetune(model, ctx.data, exp.export.finetune_steps, ctx.seed, ctx.device)
     folder = ctx.run_dir / "subnets" / f"{item['device']}-{item['budget_ms']:g}ms"
     files = export_subnet(model, ctx.space, arch, folder, ctx.shape, ctx.data.num_classes,
-                          exp.export.formats, exp.space.options, ctx.seed)
+                          exp.export.formats, exp.space.options, ctx.seed, device=ctx.device)
     cost = ctx.space.complexity(arch, ctx.shape, ctx.data.num_classes)
     measured = None
-    if exp.report.remeasure:
+    if exp.report.remeasure and not item.get("table_imported"):  # a remote device: not here
         dev = next(d for d in exp.devices if d.name == item["device"])
         device = get_device(dev.kind, **dev.options)
-        measured = Profiler(**dev.profiler).measure(model.eval(), ctx.shape, device).value_ms
+        measured = Profiler(**dev.profiler).measure(model.cpu().eval(), ctx.shape, device).value_ms
+    note = gap_beyond_noise(item.get("table_noise", {}), item["table_latency_ms"], measured)
+    if note:
+        ctx.log(f"[export {item['device']}] {note}")
     result = {**item, "test_accuracy": float(test_acc), "measured_latency_ms": measured,
-              "flops": int(cost.flops), "params": int(cost.params), "files": files,
-              "dir": str(folder)}
+              "latency_note": note, "flops": int(cost.flops), "params": int(cost.params),
+              "files": files, "dir": str(folder)}
     atomic_write_text(folder / "summary.json", json.dumps(result, indent=1))
     ctx.log(f"[export {item['device']} <= {item['budget_ms']:g} ms] test accuracy {test_acc:.3f}, "
             f"latency table {item['table_latency_ms']:.3f} ms / measured "
@@ -194,25 +203,24 @@ def _export(ctx: RunContext, supernet: TrainedSupernet, arch: Architecture,
     return result
 
 
-def _finetune(model: Any, data: Any, steps: int, seed: int) -> float:
-    """A few SGD steps of the extracted subnet alone; returns its test accuracy."""
+def _finetune(model: Any, data: Any, steps: int, seed: int, device: Any) -> float:
+    """A few SGD steps of the extracted subnet alone (on ``device``); its test accuracy."""
     import torch
-    from torch.utils.data import DataLoader
 
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(data.train, batch_size=64, shuffle=True, generator=gen)
+    from supernets import accuracy
+    from supernets.data import make_loader
+
+    model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
-    done = 0
+    done, epoch = 0, 0
     while done < steps:
-        for x, y in loader:
+        for x, y in make_loader(data.train, 64, seed=seed, epoch=epoch):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
+            torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device)).backward()
             opt.step()
             done += 1
             if done >= steps:
                 break
-    model.eval()
-    with torch.inference_mode():
-        x, y = data.test.tensors
-        return float((model(x).argmax(1) == y).float().mean())
+        epoch += 1
+    return accuracy(model.eval(), data.test, device=device)
