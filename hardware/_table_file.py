@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hardware._profiler import Measurement
@@ -88,25 +89,73 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if not path.is_file():
         raise HardwareError(f"latency table {str(path)!r} does not exist")
     if kind == "csv":
-        sidecar = _sidecar(path)
-        if not sidecar.is_file():
-            raise HardwareError(f"latency table {str(path)!r} has no metadata file {str(sidecar)!r}")
-        metadata = json.loads(sidecar.read_text())
-        entries = pd.read_csv(path, dtype=_TEXT_COLUMNS)
+        metadata, entries = _read_csv(path)
     else:
-        _, pq = _pyarrow(path)
-        arrow = pq.read_table(path)
-        raw = (arrow.schema.metadata or {}).get(_PARQUET_KEY)
-        if raw is None:
-            raise HardwareError(f"parquet file {str(path)!r} carries no latency-table metadata")
-        metadata = json.loads(raw)
-        entries = arrow.to_pandas()
-    if metadata.get("format") != FORMAT:
-        raise HardwareError(f"{str(path)!r} is not a latency table (format {metadata.get('format')!r})")
+        metadata, entries = _read_parquet(path)
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        raise HardwareError(f"{str(path)!r} is not a latency table (format {found!r})")
     absent = [c for c in COLUMNS if c not in entries.columns]
     if absent:
         raise HardwareError(f"latency table {str(path)!r} lacks column(s) {absent}")
+    _check_rows(path, entries)
     return entries, metadata
+
+
+def _read_csv(path: Path) -> tuple[Any, pd.DataFrame]:
+    sidecar = _sidecar(path)
+    if not sidecar.is_file():
+        raise HardwareError(f"latency table {str(path)!r} has no metadata file {str(sidecar)!r}")
+    try:
+        metadata = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HardwareError(f"metadata file {str(sidecar)!r} is not valid JSON ({exc})") from None
+    try:
+        entries = pd.read_csv(path, dtype=_TEXT_COLUMNS)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HardwareError(f"latency table {str(path)!r} is not a readable CSV: {first}") from None
+    return metadata, entries
+
+
+def _read_parquet(path: Path) -> tuple[Any, pd.DataFrame]:
+    pa, pq = _pyarrow(path)
+    try:
+        arrow = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise HardwareError(f"latency table {str(path)!r} is not a readable parquet file: "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    raw = (arrow.schema.metadata or {}).get(_PARQUET_KEY)
+    if raw is None:
+        raise HardwareError(f"parquet file {str(path)!r} carries no latency-table metadata")
+    try:
+        metadata = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HardwareError(f"parquet file {str(path)!r}: its table metadata is not JSON ({exc})") from None
+    return metadata, arrow.to_pandas()
+
+
+MAX_LATENCY_MS = 1e6
+"""A layer latency above this (over 16 minutes) is a broken measurement, not a layer."""
+
+
+def _check_rows(path: Path, entries: pd.DataFrame) -> None:
+    """Every layer once, with a finite, non-negative and plausible latency (rows numbered as
+    in a CSV file: the header is row 1)."""
+    keys = entries["key"].astype(str)
+    dup = keys.duplicated(keep="first")
+    if dup.any():
+        row = int(dup.to_numpy().argmax())
+        first = int((keys == keys.iloc[row]).to_numpy().argmax())
+        raise HardwareError(f"latency table {str(path)!r} row {row + 2}: layer {keys.iloc[row]!r} "
+                            f"repeats row {first + 2}")
+    values = pd.to_numeric(entries["latency_ms"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0) | (values > MAX_LATENCY_MS)
+    if bad.any():
+        row = int(bad.argmax())
+        raise HardwareError(f"latency table {str(path)!r} row {row + 2}: latency_ms "
+                            f"{entries['latency_ms'].iloc[row]!r} of layer {keys.iloc[row]!r} is not a "
+                            f"latency (needs a finite value in [0, {MAX_LATENCY_MS:g}] ms)")
 
 
 def _shape_str(shape: Sequence[int]) -> str:

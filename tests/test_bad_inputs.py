@@ -142,3 +142,51 @@ def test_truncated_architecture_file_is_one_line(tmp_path, capsys):
     assert main(["describe", "nb201", str(tmp_path / "arch.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert "arch.json: not valid JSON" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    path = tmp_path_factory.mktemp("table") / "t.csv"
+    assert main(["lut", "build", "--space", "nb201", "-O", "channels=4", "-O", "cells_per_stage=1",
+                 "--device", "cpu", "--threads", "1", "--resolution", "8", "--time-budget", "0.01",
+                 "--calibration", "2", "-o", str(path)]) == 0
+    return path
+
+
+def _replace_row_value(text: str, row: int, value: str) -> str:
+    lines = text.splitlines()
+    head = lines[0].split(",").index("latency_ms")
+    import csv
+    import io
+
+    fields = next(csv.reader([lines[row - 1]]))
+    fields[head] = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    lines[row - 1] = out.getvalue()
+    return "\n".join(lines) + "\n"
+
+
+TABLE_DAMAGE = [  # (what is done to the CSV or its sidecar, expected message part)
+    (lambda t, m: (t.write_text(_replace_row_value(t.read_text(), 3, "-11.25")), None), "row 3: latency_ms"),
+    (lambda t, m: (t.write_text(_replace_row_value(t.read_text(), 2, "inf")), None), "row 2: latency_ms"),
+    (lambda t, m: (t.write_text(_replace_row_value(t.read_text(), 2, "1e300")), None), "row 2: latency_ms"),
+    (lambda t, m: (t.write_text(t.read_text() + t.read_text().splitlines()[1] + "\n"), None), "repeats row 2"),
+    (lambda t, m: (m.write_text('{"format": "hwnas-lat'), None), "meta.json' is not valid JSON"),
+    (lambda t, m: (t.write_bytes(b"\x00\xff garbage"), None), "is not a readable CSV"),
+]
+
+
+@pytest.mark.parametrize(("damage", "message"), TABLE_DAMAGE, ids=[str(i) for i in range(len(TABLE_DAMAGE))])
+def test_damaged_latency_table_is_one_line_naming_the_row(tiny_table, tmp_path, capsys, damage,
+                                                          message):
+    import shutil
+
+    table = tmp_path / "t.csv"
+    shutil.copy(tiny_table, table)
+    shutil.copy(str(tiny_table) + ".meta.json", str(table) + ".meta.json")
+    damage(table, tmp_path / "t.csv.meta.json")
+    capsys.readouterr()
+    assert main(["lut", "show", str(table)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
