@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from nas.config import redact
+
 __all__ = ["MANIFEST", "git_commit", "version", "version_string", "write_manifest"]
 
 MANIFEST = "manifest.json"
@@ -84,7 +86,7 @@ def write_manifest(run_dir: str | Path, experiment: Any, command: Sequence[str] 
     record = {
         "version": version(), "git_commit": git_commit(),
         "command": list(sys.argv if command is None else command),
-        "experiment": to_dict(experiment),
+        "experiment": redact(to_dict(experiment)),
         "python": platform.python_version(), "torch": torch.__version__,
         "platform": platform.platform(), "compute": resolved,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

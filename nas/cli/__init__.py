@@ -111,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not is_user_error(exc):
             raise
-        print(f"nas {args.command}: error: {exc}", file=sys.stderr)
+        from nas.config import redact
+
+        print(f"nas {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from nas.config import expand_env, redact
 from nas.experiment import Experiment
 from nas.run._stages import StageCache
 from search_spaces import Architecture, SearchSpace
@@ -27,6 +28,7 @@ def study_storage(storage: str, run_dir: Path) -> str:
     folder, a URL (``postgresql://...``) stays as it is."""
     from nas.storage import storage_url
 
+    storage = expand_env(storage, "search.storage")  # ${VAR}: read now, never written
     return storage_url(storage if "://" in storage else str((run_dir / storage).resolve()))
 
 
@@ -38,6 +40,7 @@ class Logger:
 
     def __call__(self, line: str) -> None:
         stamp = time.strftime("%H:%M:%S")
+        line = redact(line)
         with self.path.open("a") as fh:
             fh.write(f"{stamp} {line}\n")
         if self.echo:

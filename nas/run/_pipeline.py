@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from nas.config import to_dict
+from nas.config import redact, to_dict
 from nas.experiment import Experiment
 from nas.run._context import Logger, RunContext
 from nas.run._darts import DartsRunResult, darts_pipeline
@@ -58,7 +58,7 @@ def make_context(exp: Experiment, run_dir: str | Path, progress: bool | None = N
     runtime = make_runtime(exp, data_parallel=False)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(exp), sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(redact(to_dict(exp)), sort_keys=False))
     write_manifest(run_dir, exp, command,
                    compute={**runtime.describe(), "processes": exp.compute.processes})
     log = Logger(run_dir / "run.log", echo)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from nas.config import to_dict
+from nas.config import redact, to_dict
 from nas.experiment import Experiment
 from nas.plots import plot_run_front
 from nas.search import non_dominated_sort
@@ -142,4 +142,4 @@ def _markdown(path: Path, report: RunReport, front: pd.DataFrame) -> None:
               "- `manifest.json`: version, git commit, command line, resolved experiment", "",
               "Front size per device: " + ", ".join(f"{d}: {n}" for d, n in front.groupby('device').size().items()),
               "", "## Config", "", "```yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip(), "```", ""]
-    path.write_text("\n".join(lines))
+    path.write_text(redact("\n".join(lines)))

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nas.config import redact
+
 __all__ = ["StageCache", "stable_hash", "atomic_write_text"]
 
 
@@ -72,7 +74,7 @@ class StageCache:
         start = time.perf_counter()
         result = fn()
         self.timings[name] = time.perf_counter() - start
-        atomic_write_text(self._record(name), json.dumps({"key": key, "result": result,
+        atomic_write_text(self._record(name), json.dumps({"key": key, "result": redact(result),
                                                           "seconds": self.timings[name]}, indent=1))
         return result
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from nas.config import resolve_paths
+from nas.config import redact, resolve_paths
 from nas.errors import ConfigError, SweepError
 from nas.run._stages import atomic_write_text
 from nas.sweep._config import SweepConfig, TrialSpec, expand_trials, load_sweep
@@ -216,7 +216,7 @@ def _check_trial_list(out: Path, trials: list[TrialSpec], resume: bool) -> None:
         if not resume and (out / TUNE_DIR).exists():
             raise SweepError(f"{out} already holds this sweep; pass --resume (resume=True) to "
                              "continue it, or choose another output")
-    atomic_write_text(path, json.dumps(listed, indent=1))
+    atomic_write_text(path, json.dumps(redact(listed), indent=1))
 
 
 def _flatten(prefix: str, value: Any, row: dict[str, Any]) -> None:

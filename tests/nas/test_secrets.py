@@ -27,3 +27,31 @@ def test_expand_env_reads_the_environment_when_used(monkeypatch):
     monkeypatch.delenv("HWNAS_TEST_PW")
     with pytest.raises(ConfigError, match="search.storage: environment variable HWNAS_TEST_PW is not set"):
         expand_env("postgresql://nas:${HWNAS_TEST_PW}@db/nas", "search.storage")
+
+
+def test_run_folder_and_messages_never_hold_the_password(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from nas.cli import main
+    from nas.experiment import load_experiment
+    from nas.run._pipeline import make_context
+
+    secret = "s3cr3tPW"
+    url = f"sqlite+pysqlite://nas:{secret}@/{tmp_path / 'x.db'}"
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"name": "secret", "search": {"storage": url}}))
+    exp = load_experiment(path)
+    ctx = make_context(exp, tmp_path / "run", echo=True)
+    ctx.log(f"[search] storage {url}")
+    for file in (tmp_path / "run").rglob("*"):
+        if file.is_file():
+            assert secret not in file.read_text(errors="ignore"), file
+    assert secret not in capsys.readouterr().out
+    # an error that echoes the URL
+    monkeypatch.setenv("HWNAS_PW", secret)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "secret", "search": {"storage": f"nosuchdb://nas:{secret}@h/db"}}))
+    assert main(["run", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchdb://nas:***@h/db" in err or "not a database URL" in err
+    assert secret not in err
