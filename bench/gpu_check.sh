@@ -9,7 +9,7 @@
 #      so the dependencies must already be installed);
 #   2. builds a CUDA latency table for mobilenetv3_ofa (`nas lut build --device cuda`)
 #      and validates it on random architectures (`nas lut validate`);
-#   3. writes a synthetic CIFAR-10-format data set (python batches, 5 x 1000 images,
+#   3. writes a synthetic CIFAR-10-format data set (python batches, 6 x 1000 images,
 #      random pixels: a throughput check, not an accuracy check; nothing downloads);
 #   4. trains the OFA supernet (`python -m nas supernet train`) for a few hundred steps at
 #      32 px and 128 px in fp32, bf16 and fp16 with channels_last, from a generated YAML with
@@ -29,7 +29,14 @@
 # the script is checked on a machine without a GPU.
 set -uo pipefail
 SMOKE=${SMOKE:-0}
-if [ "$SMOKE" = 1 ]; then DEV=cpu; PRECS="fp32 bf16"; S32=4; S128=3; else DEV=cuda; PRECS="fp32 bf16 fp16"; S32=300; S128=120; fi
+if [ "$SMOKE" = 1 ]; then  # device, precisions, width, steps and batch at 32 / 128 px, calibration images
+    DEV=cpu; PRECS="fp32 bf16"; WIDTH=0.25; S32=4; S128=3; B32=16; B128=4; CALIB=16; IMAGES=100
+    THREADS=", threads: 1"  # a busy CPU: torch's default threads spin (issue 17)
+    LIMIT_SCALE=4           # a shared 2-core machine is slow
+else
+    DEV=cuda; PRECS="fp32 bf16 fp16"; WIDTH=1.0; S32=300; S128=120; B32=128; B128=64; CALIB=256
+    IMAGES=1000; THREADS=""; LIMIT_SCALE=1
+fi
 
 PY=${PYTHON:-python}
 OUT=${OUT:-$(mktemp -d -t gpu_check.XXXX)}
@@ -40,7 +47,7 @@ FAILED=()
 T0=$(date +%s)
 
 step() {  # step NAME SECONDS CMD...: run CMD under a time limit, record a failure
-    local name=$1 limit=$2
+    local name=$1 limit=$(( $2 * LIMIT_SCALE ))
     shift 2
     echo "=== [$(( $(date +%s) - T0 )) s] $name (limit ${limit} s)"
     timeout --kill-after=10 "$limit" "$@"
@@ -78,16 +85,16 @@ if [ -f "$LUT" ]; then
 fi
 
 # 3. synthetic CIFAR-10-format data ------------------------------------------------------------
-step "synthetic cifar10 batches" 60 $PY - "$WORK/cifar" <<'EOF'
+step "synthetic cifar10 batches" 60 $PY - "$WORK/cifar" "$IMAGES" <<'EOF'
 import pickle, sys
 from pathlib import Path
 import numpy as np
 folder = Path(sys.argv[1]) / "cifar-10-batches-py"
 folder.mkdir(parents=True, exist_ok=True)
-rng = np.random.default_rng(0)
+rng, n = np.random.default_rng(0), int(sys.argv[2])
 for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-    batch = {b"data": rng.integers(0, 256, (1000, 3072), dtype=np.uint8),
-             b"labels": rng.integers(0, 10, 1000).tolist()}
+    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"labels": rng.integers(0, 10, n).tolist()}
     with open(folder / name, "wb") as fh:
         pickle.dump(batch, fh, protocol=2)
 print("wrote", folder)
@@ -102,12 +109,12 @@ seed: 0
 data: {name: cifar10, root: $WORK/cifar}
 space:
   name: mobilenetv3_ofa
-  options: {width_mult: 1.0, resolutions: [$res]}
-compute: {device: $DEV, precision: $prec, channels_last: true}
+  options: {width_mult: $WIDTH, resolutions: [$res]}
+compute: {device: $DEV, precision: $prec, channels_last: true$THREADS}
 supernet:
   train:
     batch_size: $batch
-    calib_images: 256
+    calib_images: $CALIB
     checkpoint_every: 50
     phases:
       - {name: sandwich, elastic: [kernel, depth, width], steps: $steps, lr: 0.05, warmup_steps: 10, n_random: 1}
@@ -132,15 +139,15 @@ print(f"RESULT supernet train {sys.argv[3]}px {sys.argv[4]}: {rate:.0f} img/s ov
 EOF
     fi
 }
-for prec in $PRECS; do train 32 "$prec" "$S32" 128; done
-for prec in $PRECS; do train 128 "$prec" "$S128" 64; done
+for prec in $PRECS; do train 32 "$prec" "$S32" "$B32"; done
+for prec in $PRECS; do train 128 "$prec" "$S128" "$B128"; done
 
 # 5. supernet step against the static network ----------------------------------------------------
 for res in 32 128; do
-    batch=$([ "$res" = 32 ] && echo 128 || echo 64)
-    quick=(); [ "$SMOKE" = 1 ] && quick=(--quick --batch 8)
+    batch=$([ "$res" = 32 ] && echo "$B32" || echo "$B128")
+    quick=(); [ "$SMOKE" = 1 ] && quick=(--quick)
     step "train_throughput ${res}px" 45 $PY bench/train_throughput.py --device "$DEV" \
-        --channels-last --width 1.0 --resolution "$res" --batch "$batch" --repeats 20 \
+        --channels-last --width "$WIDTH" --resolution "$res" --batch "$batch" --repeats 20 \
         --warmup 3 --precisions "${PRECS// /,}" --results "train_throughput_${DEV}_${res}px" "${quick[@]}"
     cp bench/results/train_throughput_${DEV}_${res}px.json bench/out/results/train_throughput_${DEV}_${res}px.json "$OUT/" 2>/dev/null
 done

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from nas.cli import main
-from nas.launch import LaunchError, TrainJob, launch_local, launch_ray
+from nas.launch import LaunchError, TrainJob, launch_local
 
 CONFIG = """
 space:
@@ -167,16 +168,19 @@ def test_torchrun_starts_the_cli(setup) -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_ray_train_retries_resume_from_the_checkpoint(setup, monkeypatch) -> None:
+def test_ray_train_retries_resume_from_the_checkpoint(setup) -> None:
     pytest.importorskip("ray.train.torch")
     cfg, probe, run = setup
-    monkeypatch.setenv("PROBE_FAIL_AT", "2")
-    job = TrainJob(str(cfg), str(run), plugins=(str(probe),))
-    launch_ray(job, workers=2, address="local", max_failures=1)  # rank 1 fails once, Ray retries
-    assert json.loads((run / "supernet.json").read_text())["finished"]
-    assert _steps(run) == [1, 2, 3]
-    for rank in (0, 1):
-        assert [(r["world"], r["sum"]) for r in _records(run.parent, rank)] == [(2, 3.0)] * 2
+    cmd = [sys.executable, "-m", "nas", "--plugin", str(probe), "supernet", "train", str(cfg),
+           "--run-dir", str(run), "--ray-address", "local", "--workers", "2", "--max-failures", "1"]
+    env = {**os.environ, "PROBE_FAIL_AT": "2"}  # rank 1 fails once after step 2; Ray retries
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "supernet finished after 3 steps on 2 Ray workers" in done.stdout
+    assert _steps(run) == [1, 2, 3]  # the retry resumed from the checkpoint at step 2
+    for rank in (0, 1):  # two attempts, each a 2-process gloo group on localhost only
+        records = _records(run.parent, rank)
+        assert [(r["world"], r["sum"], r["master"]) for r in records] == [(2, 3.0, "127.0.0.1")] * 2
 
 
 @pytest.mark.slow
