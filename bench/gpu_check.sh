@@ -131,11 +131,12 @@ run, batch = Path(sys.argv[1]), int(sys.argv[2])
 rows = [r for r in csv.DictReader(open(run / "metrics.csv")) if r["loss"]]
 span = float(rows[-1]["seconds"]) - float(rows[0]["seconds"])
 manifest = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").is_file() else {}
-device = json.dumps(manifest.get("compute", manifest.get("device", "not recorded")))
+asked = json.dumps(manifest.get("experiment", {}).get("compute"))
+recorded = {k: manifest[k] for k in ("compute", "device", "runtime", "world_size") if k in manifest}
 rate = (len(rows) - 1) * batch / span if span > 0 else float("nan")
 print(f"RESULT supernet train {sys.argv[3]}px {sys.argv[4]}: {rate:.0f} img/s over "
       f"{len(rows)} steps (sandwich: 3 subnets per image), final loss {rows[-1]['loss']}, "
-      f"manifest compute: {device}")
+      f"compute asked {asked}, recorded {json.dumps(recorded) if recorded else 'nothing'}")
 EOF
     fi
 }

@@ -191,3 +191,18 @@ def test_nproc_trains_with_the_data_parallel_trainer(setup, capsys) -> None:
     assert main(["supernet", "train", str(cfg), "--run-dir", str(run), "--nproc", "2"]) == 0
     assert "finished after 3 steps in 2 processes" in capsys.readouterr().out
     assert _steps(run) == [1, 2, 3]  # rank 0 alone writes the metrics
+
+
+def test_restart_applies_until_this_launch_has_checkpointed(tmp_path) -> None:
+    from nas.launch import _restart_now
+
+    state = tmp_path / "supernet.json"
+    state.write_text("{}")
+    os.utime(state, (1000.0, 1000.0))  # a checkpoint of an earlier run
+    job = TrainJob("x.yaml", str(tmp_path), restart=True, started_at=2000.0)
+    assert _restart_now(job)  # first attempt: ignore the old checkpoint
+    os.utime(state, (2001.0, 2001.0))  # written by this launch: a retry resumes from it
+    assert not _restart_now(job)
+    assert not _restart_now(TrainJob("x.yaml", str(tmp_path), restart=False, started_at=0.0))
+    assert TrainJob("x.yaml", "run", plugins=("p.py", "pkg.mod")).absolute().plugins == (
+        str(Path("p.py").resolve()), "pkg.mod")
