@@ -1,10 +1,11 @@
 """Launching ``nas supernet train`` on several processes: torch's elastic launcher, torchrun, Ray Train.
 
 The workers here run a probe plugin around the real trainer: every rank joins the
-process group and all-reduces its rank (so the group is real), rank 0 trains the
-tiny supernet, and the probe can kill rank 1 after a checkpoint at step k. That
-tests the launch plumbing with today's trainer; the data-parallel trainer itself
-(same weights as one process) is tested in tests/supernets/test_distributed.py.
+process group and all-reduces its rank (so the group is real), the ranks train the
+tiny supernet (rank 0 alone where the data-parallel trainer, ``supernets.distributed``,
+is absent), and the probe can kill rank 1 after a checkpoint at step k. The
+data-parallel trainer itself (same weights as one process) is tested in
+tests/supernets/test_distributed.py.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ supernet:
 
 PROBE = '''
 """Test plugin: wraps nas.run.train_experiment_supernet in every worker."""
-import json, os, types
+import importlib.util, json, os, types
 from pathlib import Path
 
 import torch
@@ -47,6 +48,8 @@ import torch.distributed as dist
 import nas.run
 
 _real = nas.run.train_experiment_supernet
+# The data-parallel trainer runs on every rank; before it existed, rank 0 trained alone.
+_EVERY_RANK = importlib.util.find_spec("supernets.distributed") is not None
 
 
 def _probe(exp, run_dir, **kw):
@@ -62,7 +65,7 @@ def _probe(exp, run_dir, **kw):
                             "backend": dist.get_backend(), "master": os.environ.get("MASTER_ADDR"),
                             "local_rank": os.environ.get("LOCAL_RANK")}) + "\\n")
     result = types.SimpleNamespace(steps=0, finished=False)
-    if rank == 0 and os.environ.get("PROBE_TRAIN", "1") == "1":
+    if (rank == 0 or _EVERY_RANK) and os.environ.get("PROBE_TRAIN", "1") == "1":
         result = _real(exp, run_dir, **{**kw, "max_steps": fail_at if fail else kw.get("max_steps")})
     dist.barrier()
     if fail and rank == 1:
