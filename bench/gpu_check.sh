@@ -39,6 +39,7 @@ else
 fi
 
 PY=${PYTHON:-python}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's code, whatever is installed
 OUT=${OUT:-$(mktemp -d -t gpu_check.XXXX)}
 mkdir -p "$OUT"
 WORK=$(mktemp -d -t gpu_check_work.XXXX)
