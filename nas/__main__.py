@@ -1,12 +1,10 @@
 """``python -m nas``: the ``nas`` command (what ``torchrun ... -m nas supernet train`` starts).
 
-The guard matters: workers started with ``spawn`` import this module as ``__mp_main__``
-and must not run the command again.
+It runs :mod:`nas.cli` as ``python -m nas.cli`` would. The guard matters: workers started
+with ``spawn`` import this module as ``__mp_main__`` and must not run the command again.
 """
 
-import sys
-
-from nas.cli import main
+import runpy
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runpy.run_module("nas.cli", run_name="__main__", alter_sys=True)

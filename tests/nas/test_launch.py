@@ -79,7 +79,11 @@ nas.run.train_experiment_supernet = _probe
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+def setup(tmp_path: Path, monkeypatch) -> tuple[Path, Path, Path]:
+    import nas.run
+
+    # `nas --plugin probe.py` imports the probe in this process too: undo its patch after
+    monkeypatch.setattr(nas.run, "train_experiment_supernet", nas.run.train_experiment_supernet)
     (tmp_path / "ofa.yaml").write_text(CONFIG)
     (tmp_path / "probe.py").write_text(PROBE)
     return tmp_path / "ofa.yaml", tmp_path / "probe.py", tmp_path / "run"
