@@ -182,9 +182,10 @@ def _failure_line(run_dir: Path, rank: int, message: str, traceback: str) -> str
 
 
 def _elastic_failure(run_dir: Path, exc: Any) -> LaunchError:
-    """One line from torch's ``ChildFailedError``: the first failed rank and its error."""
+    """One line from torch's ``ChildFailedError``: each failed rank and its error, the first
+    to fail first (a rank that dies makes the others' collectives fail after it)."""
     lines = []
-    for rank, failure in sorted(exc.failures.items()):
+    for rank, failure in sorted(exc.failures.items(), key=lambda item: item[1].timestamp):
         info = failure.message
         if isinstance(info, dict) and info.get("message"):
             message = info["message"]
@@ -214,13 +215,16 @@ def _quiet_torch_elastic() -> Iterator[None]:
 
 # ------------------------------------------------------------------------------ launchers
 def launch_local(job: TrainJob, nproc: int, max_restarts: int = 0,
-                 monitor_interval_s: float = 0.5) -> dict[int, dict[str, Any]]:
+                 monitor_interval_s: float = 0.5, shutdown_timeout_s: int = 5
+                 ) -> dict[int, dict[str, Any]]:
     """Run ``job`` in ``nproc`` processes on this machine with torch's elastic launcher.
 
     Rendezvous is on 127.0.0.1 (a free port); workers start with ``spawn``. When a rank
     fails the others are stopped (no hang) and, unless ``max_restarts`` allows torch to
     restart the group (each restart resumes from the run folder's checkpoint), a
-    :class:`LaunchError` names the rank.
+    :class:`LaunchError` names the rank. The surviving ranks, blocked in a collective,
+    get SIGTERM and ``shutdown_timeout_s`` later SIGKILL (checkpoints are written
+    atomically, so nothing half-written is left).
 
     Returns:
         What :func:`run_job` returned, by rank.
@@ -237,6 +241,7 @@ def launch_local(job: TrainJob, nproc: int, max_restarts: int = 0,
         min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"nas-{uuid.uuid4().hex[:8]}",
         rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=max_restarts,
         monitor_interval=monitor_interval_s, start_method="spawn",
+        shutdown_timeout=shutdown_timeout_s,
         logs_specs=DefaultLogsSpecs(log_dir=str(run_dir / LOG_DIR / "elastic")))
     with _quiet_torch_elastic():
         try:

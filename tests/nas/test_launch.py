@@ -54,6 +54,8 @@ _EVERY_RANK = importlib.util.find_spec("supernets.distributed") is not None
 
 def _probe(exp, run_dir, **kw):
     rank, world = dist.get_rank(), dist.get_world_size()
+    if str(rank) == os.environ.get("PROBE_EXIT_RANK"):
+        os._exit(3)  # dies without a word, before the others' first collective
     total = torch.tensor([rank + 1.0])
     dist.all_reduce(total)
     run_dir = Path(run_dir)
@@ -114,6 +116,18 @@ def test_nproc_forms_a_group_and_a_failed_rank_is_one_line(setup, capsys, monkey
         assert record.pop("master") in ("127.0.0.1", "localhost")
         assert record == {"rank": rank, "world": 2, "sum": 3.0, "backend": "gloo",
                           "local_rank": str(rank)}
+
+
+@pytest.mark.slow
+def test_a_rank_that_exits_fails_the_run_without_a_hang(setup, capsys, monkeypatch) -> None:
+    cfg, probe, run = setup
+    monkeypatch.setenv("PROBE_EXIT_RANK", "1")
+    argv = ["--plugin", str(probe), "supernet", "train", str(cfg), "--run-dir", str(run),
+            "--nproc", "2"]
+    assert main(argv) == 2  # rank 0 waits in its all-reduce until the launcher stops it
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nas supernet: error: rank 1 failed: exited with code 3"), err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 @pytest.mark.slow
