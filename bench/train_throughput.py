@@ -13,8 +13,7 @@ shared machine better than the absolute figures.
 Part 2 (``--ddp``, CPU): ``nas supernet train`` of one small experiment with 1 and with 2
 processes (``nas.launch.launch_local``: torch's elastic launcher, gloo), equal total work
 (the same global batch and steps); images/s from the training rows of ``metrics.csv``
-(start-up and evaluation excluded). It needs the data-parallel trainer
-(``supernets.distributed``); without it the part is skipped with a note.
+(start-up and evaluation excluded).
 
 Targets: largest-subnet step within 10% of the static network (ratio >= 0.9); 2 processes
 >= 1.6x one process. The last line is ``supernet_vs_static_fp32: <ratio>``.
@@ -25,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import importlib.util
 import statistics
 import tempfile
 import time
@@ -175,13 +173,8 @@ def _images_per_s(run_dir: Path, batch: int) -> float:
     return (len(rows) - 1) * batch / span
 
 
-def data_parallel(args: argparse.Namespace, run: BenchRun) -> float | None:
+def data_parallel(args: argparse.Namespace, run: BenchRun) -> float:
     """Images/s of ``nas supernet train`` with 1 and 2 processes (equal total work)."""
-    if importlib.util.find_spec("supernets.distributed") is None:
-        run.note("2-process part skipped: the data-parallel trainer (supernets.distributed) "
-                 "is not installed yet")
-        print("DDP part skipped: needs supernets.distributed (the data-parallel trainer)")
-        return None
     from nas.launch import TrainJob, launch_local, run_job
 
     steps = 6 if args.quick else 40

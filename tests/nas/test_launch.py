@@ -2,8 +2,7 @@
 
 The workers here run a probe plugin around the real trainer: every rank joins the
 process group and all-reduces its rank (so the group is real), the ranks train the
-tiny supernet (rank 0 alone where the data-parallel trainer, ``supernets.distributed``,
-is absent), and the probe can kill rank 1 after a checkpoint at step k. The
+tiny supernet together, and the probe can kill rank 1 after a checkpoint at step k. The
 data-parallel trainer itself (same weights as one process) is tested in
 tests/supernets/test_distributed.py.
 """
@@ -39,7 +38,7 @@ supernet:
 
 PROBE = '''
 """Test plugin: wraps nas.run.train_experiment_supernet in every worker."""
-import importlib.util, json, os, types
+import json, os, types
 from pathlib import Path
 
 import torch
@@ -48,8 +47,6 @@ import torch.distributed as dist
 import nas.run
 
 _real = nas.run.train_experiment_supernet
-# The data-parallel trainer runs on every rank; before it existed, rank 0 trained alone.
-_EVERY_RANK = importlib.util.find_spec("supernets.distributed") is not None
 
 
 def _probe(exp, run_dir, **kw):
@@ -67,7 +64,7 @@ def _probe(exp, run_dir, **kw):
                             "backend": dist.get_backend(), "master": os.environ.get("MASTER_ADDR"),
                             "local_rank": os.environ.get("LOCAL_RANK")}) + "\\n")
     result = types.SimpleNamespace(steps=0, finished=False)
-    if (rank == 0 or _EVERY_RANK) and os.environ.get("PROBE_TRAIN", "1") == "1":
+    if os.environ.get("PROBE_TRAIN", "1") == "1":  # the data-parallel trainer, on every rank
         result = _real(exp, run_dir, **{**kw, "max_steps": fail_at if fail else kw.get("max_steps")})
     dist.barrier()
     if fail and rank == 1:
@@ -207,7 +204,6 @@ def test_ray_train_retries_resume_from_the_checkpoint(setup) -> None:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_nproc_trains_with_the_data_parallel_trainer(setup, capsys) -> None:
-    pytest.importorskip("supernets.distributed", reason="needs the data-parallel trainer")
     cfg, _, run = setup
     assert main(["supernet", "train", str(cfg), "--run-dir", str(run), "--nproc", "2"]) == 0
     assert "finished after 3 steps in 2 processes" in capsys.readouterr().out
