@@ -1,7 +1,7 @@
-"""``python -m nas``: the ``nas`` command (what ``torchrun ... -m nas supernet train`` starts).
+"""``python -m nas`` (and ``torchrun ... -m nas supernet train ...``): the ``nas`` command line.
 
-It runs :mod:`nas.cli` as ``python -m nas.cli`` would. The guard matters: workers started
-with ``spawn`` import this module as ``__mp_main__`` and must not run the command again.
+It runs :mod:`nas.cli` as ``python -m nas.cli`` would (``runpy``: nothing outside
+``nas/cli`` imports the CLI, which stays the top floor).
 """
 
 import runpy
