@@ -1,7 +1,10 @@
-"""`python -m nas` (and `torchrun ... -m nas ...`): the ``nas`` command line."""
+"""``python -m nas`` (and ``torchrun ... -m nas supernet train ...``): the ``nas`` command line.
 
-import sys
+It runs :mod:`nas.cli` as ``python -m nas.cli`` would (``runpy``: nothing outside
+``nas/cli`` imports the CLI, which stays the top floor).
+"""
 
-from nas.cli import main
+import runpy
 
-sys.exit(main())
+if __name__ == "__main__":
+    runpy.run_module("nas.cli", run_name="__main__", alter_sys=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from nas.cli._common import read_arch, run_dir
@@ -19,16 +20,54 @@ def _arch(net, text: str):
     return net.space.validate(read_arch(text))
 
 
+def _launch_mode(args, processes: int) -> tuple[str, int]:
+    """("ray", workers), ("local", nproc) or ("here", 1); refuses flags that do not fit."""
+    from nas.errors import ConfigError
+    from nas.launch import under_launcher
+
+    ray_only = [flag for flag, value in (("--workers", args.workers),
+                                         ("--gpus-per-worker", args.gpus_per_worker),
+                                         ("--max-failures", args.max_failures)) if value is not None]
+    if args.ray_address:
+        if args.nproc is not None:
+            raise ConfigError("--nproc starts processes on this machine and --ray-address on a "
+                              "Ray cluster; give one of them (with Ray: --workers N)")
+        return "ray", args.workers if args.workers is not None else processes
+    if ray_only:
+        raise ConfigError(f"{', '.join(ray_only)}: only with --ray-address auto|ray://HOST:10001|local")
+    if under_launcher():  # torchrun started this process: it is one rank already
+        if args.nproc is not None and args.nproc > 1:
+            raise ConfigError("--nproc: this process is already one rank of a launched group "
+                              f"(WORLD_SIZE={os.environ['WORLD_SIZE']}); drop --nproc under torchrun")
+        return "here", 1
+    nproc = args.nproc if args.nproc is not None else processes
+    if nproc < 1:
+        raise ConfigError(f"--nproc: must be >= 1, got {nproc}")
+    return ("local", nproc) if nproc > 1 else ("here", 1)
+
+
 def cmd_train(args) -> int:
+    from nas import launch
     from nas.experiment import load_experiment
-    from nas.run import train_experiment_supernet
 
     exp = load_experiment(args.experiment, "supernet")  # validated whole before anything runs
     out = Path(args.run_dir) if args.run_dir else run_dir(None, Path(args.experiment).stem)
-    result = train_experiment_supernet(exp, out, restart=args.restart, max_steps=args.max_steps,
-                                       command=args.command_line)
-    state = "finished" if result.finished else "stopped (resume with the same command)"
-    print(f"supernet {state} after {result.steps} steps; checkpoint in {out}")
+    job = launch.TrainJob(args.experiment, str(out), args.restart, args.max_steps,
+                          tuple(args.plugin), tuple(args.command_line)).absolute()
+    mode, count = _launch_mode(args, exp.compute.processes)
+    if mode == "ray":
+        launch.launch_ray(job, count, args.ray_address, gpus_per_worker=args.gpus_per_worker or 0.0,
+                          max_failures=args.max_failures or 0)
+    elif mode == "local":
+        launch.launch_local(job, count)
+    else:
+        ran = launch.run_job(job)
+        if ran["rank"] != 0:
+            return 0  # rank 0 reports for the group
+    steps, finished = launch.run_summary(out)
+    where = {"ray": f" on {count} Ray workers", "local": f" in {count} processes"}.get(mode, "")
+    state = "finished" if finished else "stopped (resume with the same command)"
+    print(f"supernet {state} after {steps} steps{where}; checkpoint in {out}")
     return 0
 
 
@@ -67,6 +106,24 @@ def cmd_extract(args) -> int:
     return 0
 
 
+def _add_launch_flags(p) -> None:
+    """Data-parallel training (docs/distributed.md); under torchrun none is needed."""
+    g = p.add_argument_group("data-parallel training (see docs/distributed.md; under torchrun "
+                             "no flag is needed)")
+    g.add_argument("--nproc", type=int, metavar="N",
+                   help="processes on this machine, started with torch's elastic launcher "
+                        "(gloo on CPU, one GPU each on CUDA; default compute.processes)")
+    g.add_argument("--ray-address", metavar="ADDRESS",
+                   help="train on Ray Train workers: 'auto' or 'ray://HOST:10001' (a cluster), "
+                        "or 'local' (a local Ray on this machine)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="Ray Train workers (default compute.processes)")
+    g.add_argument("--gpus-per-worker", type=float, metavar="G", help="GPUs per Ray worker (default 0)")
+    g.add_argument("--max-failures", type=int, metavar="K",
+                   help="Ray restarts the workers up to K times after a failure, each resuming "
+                        "from the last checkpoint (default 0; -1: unlimited)")
+
+
 def register(sub) -> None:
     parser = sub.add_parser("supernet", help="train, evaluate and extract Once-for-All supernets")
     cmds = parser.add_subparsers(dest="supernet_command", metavar="SUBCOMMAND")
@@ -78,6 +135,7 @@ def register(sub) -> None:
                    help="checkpoint folder (default runs/<file name>)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
+    _add_launch_flags(p)
     p.set_defaults(func=cmd_train)
 
     for name, helptext in (("eval", "accuracy of a subnet with inherited weights"),
