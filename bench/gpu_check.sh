@@ -8,7 +8,9 @@
 #      `pip install -e .`, then `pip install --no-deps -e .`: the machine has no internet,
 #      so the dependencies must already be installed);
 #   2. builds a CUDA latency table for mobilenetv3_ofa (`nas lut build --device cuda`)
-#      and validates it on random architectures (`nas lut validate`);
+#      and validates it on random architectures (`nas lut validate`); 2b. makes a portable
+#      bundle (`nas lut bundle`), runs its standalone runner with onnxruntime's CUDA provider
+#      (the CPU provider when onnxruntime-gpu is absent) and imports it (`nas lut import`);
 #   3. writes a synthetic CIFAR-10-format data set (python batches, 6 x 1000 images,
 #      random pixels: a throughput check, not an accuracy check; nothing downloads);
 #   4. trains the OFA supernet (`python -m nas supernet train`) for a few hundred steps at
@@ -83,6 +85,23 @@ step "lut build ($DEV)" 90 $PY -m nas lut build --space mobilenetv3_ofa "${LUT_O
 if [ -f "$LUT" ]; then
     step "lut validate ($DEV)" 45 $PY -m nas lut validate "$LUT" -n 30 --time-budget 0.1 \
         --plot "$OUT/lut_validate_$DEV.png"
+fi
+
+# 2b. a portable bundle run by its standalone runner with onnxruntime's CUDA provider ----------
+RES=$([ "$SMOKE" = 1 ] && echo 32 || echo 128)
+BUNDLE="$WORK/bundle"
+step "lut bundle" 120 $PY -m nas lut bundle --space mobilenetv3_ofa "${LUT_OPTS[@]}" \
+    --resolution "$RES" --calibration 8 -o "$BUNDLE"
+if [ -f "$BUNDLE/measure.py" ]; then
+    $PY "$BUNDLE/measure.py" "$BUNDLE" --list-providers | tee "$OUT/ort_providers.txt"
+    PROVIDER=CPUExecutionProvider
+    grep -q CUDAExecutionProvider "$OUT/ort_providers.txt" && PROVIDER=CUDAExecutionProvider
+    [ "$PROVIDER" = CPUExecutionProvider ] && echo "(onnxruntime has no CUDA provider here: onnxruntime-gpu is not installed; timing the bundle on the CPU provider)"
+    step "bundle runner ($PROVIDER)" 180 $PY "$BUNDLE/measure.py" "$BUNDLE" -o "$OUT/ort_measurements.csv" \
+        --provider "$PROVIDER"
+    step "lut import" 60 $PY -m nas lut import "$BUNDLE" "$OUT/ort_measurements.csv" --allow-noisy \
+        -o "$OUT/lut_bundle_$PROVIDER.csv"
+    [ -f "$OUT/lut_bundle_$PROVIDER.csv" ] && $PY -m nas lut show "$OUT/lut_bundle_$PROVIDER.csv" | head -12
 fi
 
 # 3. synthetic CIFAR-10-format data ------------------------------------------------------------

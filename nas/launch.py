@@ -31,7 +31,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +107,12 @@ def init_process_group(device: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_
 
     if dist.is_initialized() or not under_launcher():
         return False
+    from supernets import distributed
+
     cuda = device != "cpu" and torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=timeout_s))
+    distributed.init_from_env("cuda" if cuda else "cpu", timeout_s)  # the one place
     return True
 
 

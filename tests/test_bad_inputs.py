@@ -190,3 +190,11 @@ def test_damaged_latency_table_is_one_line_naming_the_row(tiny_table, tmp_path, 
     assert main(["lut", "show", str(table)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "many"])
+def test_calibration_count_is_checked(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["supernet", "eval", "run", "--arch", "largest", "--calib-images", value])
+    assert stop.value.code == 2
+    assert "argument --calib-images" in capsys.readouterr().err

@@ -49,6 +49,21 @@ def read_arch(text: str) -> Any:
     return Architecture.from_json(stripped)
 
 
+def count(lowest: int = 0, highest: int = 10_000_000):
+    """An argparse ``type``: an integer in [lowest, highest] (a bad one is argparse's one line)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lowest <= value <= highest:
+            raise argparse.ArgumentTypeError(f"must be in [{lowest}, {highest:,}], got {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
 def add_space_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
                         help="space factory option, e.g. -O width_mult=0.5 (repeatable)")

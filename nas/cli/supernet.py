@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from nas.cli._common import read_arch, run_dir
+from nas.cli._common import count, read_arch, run_dir
 
 __all__ = ["register"]
 
@@ -73,10 +73,13 @@ def cmd_train(args) -> int:
 
 def _load(args):
     from supernets import load_supernet
-    from supernets.data import load_dataset
+    from supernets.data import DataConfig, load_data
 
     net, state = load_supernet(args.checkpoint)
-    return net, state, (lambda: load_dataset(state.data, args.data_root, seed=state.seed))
+    settings = dict(state.data_config or {"name": state.data})  # the data it was trained on
+    if args.data_root:
+        settings["root"] = args.data_root
+    return net, state, (lambda: load_data(DataConfig(**settings), state.seed))
 
 
 def cmd_eval(args) -> int:
@@ -145,7 +148,7 @@ def register(sub) -> None:
         p.add_argument("checkpoint", help="run folder or its supernet.pt")
         p.add_argument("--arch", required=True,
                        help="architecture JSON (inline or file), or 'largest' / 'smallest'")
-        p.add_argument("--calib-images", type=int, default=256,
+        p.add_argument("--calib-images", type=count(1 if name == "eval" else 0, 1_000_000), default=256,
                        help="training images for batch-norm recalibration (default 256)")
         p.add_argument("--data-root", help="local folder of a data set that is not embedded")
         if name == "eval":
