@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,7 +41,6 @@ __all__ = ["LaunchError", "TrainJob", "init_process_group", "launch_local", "lau
 #: The file the OFA trainer writes last in a checkpoint (``supernets`` writes it atomically).
 STATE_FILE = "supernet.json"
 LOG_DIR = "logs"
-ENV_RAY_CLUSTER = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: How long a collective waits for a missing rank before the run fails (not hangs).
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -259,23 +257,6 @@ def _ray_failure(run_dir: Path, exc: Any) -> LaunchError:
     return LaunchError(f"{text}; rerun the same command to resume from the last checkpoint")
 
 
-@contextlib.contextmanager
-def _loopback_ray(local: bool) -> Iterator[None]:
-    """A local Ray listens on 127.0.0.1 only.
-
-    Ray binds its servers to the machine's network address unless its cluster mode is
-    off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), which it reads when first imported:
-    so this holds where Ray is imported here first (the CLI), and its workers inherit it.
-    """
-    if not local or "ray" in sys.modules or ENV_RAY_CLUSTER in os.environ:
-        yield
-        return
-    os.environ[ENV_RAY_CLUSTER] = "0"
-    try:
-        yield
-    finally:
-        os.environ.pop(ENV_RAY_CLUSTER, None)
-
 
 def launch_ray(job: TrainJob, workers: int, address: str | None = None,
                gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0,
@@ -302,7 +283,7 @@ def launch_ray(job: TrainJob, workers: int, address: str | None = None,
     job = job.absolute()
     run_dir = Path(job.run_dir)
     cluster = None if address in (None, "", "local") else address
-    with _loopback_ray(cluster is None), ray_session(run_dir / "ray_tmp", address=cluster):
+    with ray_session(run_dir / "ray_tmp", address=cluster):  # a local Ray: loopback only
         import ray.train
         from ray.train.torch import TorchConfig, TorchTrainer
 

@@ -97,6 +97,10 @@ def _refresh_ray_config() -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
+RAY_LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch of cluster mode: "0" keeps a local instance on the loopback interface."""
+
+
 @contextlib.contextmanager
 def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int | None = None,
                 num_gpus: int | None = None, dashboard: bool = False,
@@ -110,11 +114,15 @@ def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int 
     """
     temp = Path(temp_dir).resolve()
     short, link = _short(temp)
+    os.chmod(temp, 0o700)  # session files, sockets and logs: the user's alone
     env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0",
            # our trials take their paths from their spec, not from the working directory
            "RAY_CHDIR_TO_TRIAL_DIR": "0"}
     if address is None:
         env["RAY_TMPDIR"] = str(short)
+        # a local Ray binds its servers to 127.0.0.1 (read when Ray is first imported;
+        # ``_node_ip_address`` below covers a process that imported it already)
+        env.setdefault(RAY_LOOPBACK, os.environ.get(RAY_LOOPBACK, "0"))
         if not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
             env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     try:
@@ -126,7 +134,7 @@ def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int 
                                       "logging_level": logging.WARNING}
             if address is None:
                 kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
-                              _temp_dir=str(short))
+                              _temp_dir=str(short), _node_ip_address="127.0.0.1")
             try:
                 ray.init(address=address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -205,6 +213,14 @@ def _print_flushed(line: str) -> None:
 
 
 # the sweep -------------------------------------------------------------------------------------
+def _check_owner(out: Path) -> None:
+    """``--resume`` restores Tune state that Ray pickles: only from a folder of this user."""
+    owner = out.stat().st_uid
+    if hasattr(os, "getuid") and owner != os.getuid():
+        raise SweepError(f"{out} belongs to another user (uid {owner}); a sweep folder is "
+                         "restored with pickle, so only your own folders are resumed")
+
+
 def _check_trial_list(out: Path, trials: list[TrialSpec], resume: bool) -> None:
     path = out / "trials.json"
     listed = [t.to_dict() for t in trials]
@@ -300,6 +316,8 @@ def run_sweep(sweep: SweepConfig | str | Path, *, output: str | Path | None = No
         raise ConfigError("the sweep has no trials")
     trials, tables = plan_shared_tables(trials, out)  # one table per target device
     out.mkdir(parents=True, exist_ok=True)
+    if resume and out.exists():
+        _check_owner(out)
     _check_trial_list(out, trials, resume)
     build_shared_tables(tables, echo)
     address = address if address is not None else cfg.ray.address

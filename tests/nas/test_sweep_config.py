@@ -95,6 +95,8 @@ def test_bad_sweeps_name_their_key(tmp_path, sweep, message):
 
 def test_run_experiment_overrides_and_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # input paths are relative to the base file, not here
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "t.csv").write_text("")  # validation checks the table file exists
     path = write_sweep(tmp_path, {"grid": {"search.budgets_ms": [[2.0], [3.5]],
                                            "devices.0.options.threads": [1, 2]}}, base=RUN)
     trials = expand_trials(load_sweep(path), tmp_path / "out")
