@@ -112,9 +112,10 @@ def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int 
     environment (so nothing is written to ``~/.ray``). With ``address`` (``"auto"``,
     ``"ray://host:10001"``) the cluster's own settings apply.
     """
-    temp = Path(temp_dir).resolve()
-    short, link = _short(temp)
-    os.chmod(temp, 0o700)  # session files, sockets and logs: the user's alone
+    private = Path(temp_dir).resolve()
+    private.mkdir(parents=True, exist_ok=True)
+    os.chmod(private, 0o700)  # Ray opens up its own folder (0777): keep it inside a private one
+    short, link = _short(private / "ray")
     env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0",
            # our trials take their paths from their spec, not from the working directory
            "RAY_CHDIR_TO_TRIAL_DIR": "0"}

@@ -216,3 +216,30 @@ def test_trials_load_the_experiment_plugins_on_ray_workers(ray_2cpus):
     assert result.ok, result.failed
     assert (result.table["evaluations"] == 16).all()
     assert all(t.experiment["plugins"] == [str(folder / "my_space.py")] for t in result.trials)
+
+
+@pytest.mark.slow  # starts its own local Ray (~10 s)
+def test_local_ray_listens_on_loopback_only_and_keeps_its_files_private(tmp_path):
+    from nas.sweep import ray_session
+
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("reads listening sockets from /proc/net (Linux)")
+
+    def listening() -> set[tuple[str, int]]:
+        found = set()
+        loopbacks = {"0100007F", "00000000000000000000000001000000",  # 127.0.0.1, ::1
+                     "0000000000000000FFFF00000100007F"}  # ::ffff:127.0.0.1
+        for name in ("tcp", "tcp6"):
+            for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A":  # LISTEN
+                    host, port = local.split(":")
+                    found.add(("loopback" if host in loopbacks else host, int(port, 16)))
+        return found
+
+    before = listening()
+    with ray_session(tmp_path / "ray"):
+        new = listening() - before
+    assert new, "Ray opened no listening socket?"
+    assert all(ip == "loopback" for ip, _ in new), sorted(new)
+    assert (tmp_path / "ray").stat().st_mode & 0o077 == 0
