@@ -6,9 +6,9 @@ the search loop writes through :class:`StudySession` and reads results back as
 run folder have one owner at a time (:func:`lock_run_folder`, the session's own lock).
 """
 
-from nas.storage._lock import OwnerLock, lock_run_folder
+from nas.storage._lock import OwnerLock, lock_run_folder, owner_line
 from nas.storage._records import Record, StoredStudy
 from nas.storage._study import StudySession, read_study, storage_url
 
-__all__ = ["OwnerLock", "Record", "StoredStudy", "StudySession", "lock_run_folder", "read_study",
-           "storage_url"]
+__all__ = ["OwnerLock", "Record", "StoredStudy", "StudySession", "lock_run_folder", "owner_line",
+           "read_study", "storage_url"]

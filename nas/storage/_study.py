@@ -50,7 +50,7 @@ from nas.storage._records import (
     trial_attrs,
     trial_params,
 )
-from search_spaces import SearchSpace
+from search_spaces import Architecture, SearchSpace
 
 # Our progress bars and stage summaries replace Optuna's per-study INFO lines.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -340,6 +340,15 @@ class StudySession:
         """Every stored evaluation as a compact row ``(arch_key, batch, index, trial, payload,
         arch JSON or None)``, in (batch, index) order, streamed (for a resumed search)."""
         return _rows(self.study, self.log, self.constraint_names, archs)
+
+    def fetch(self, archs: Sequence[Architecture]) -> list[Record]:
+        """The stored evaluations of ``archs`` (each must be stored), in their order."""
+        rows = {row[0]: row for row in self.log.done(keys={a.key for a in archs})}
+        missing = [a.key for a in archs if a.key not in rows]
+        if missing:
+            raise StorageError(f"study {self.study.study_name!r} holds no evaluation of "
+                               f"{', '.join(missing[:5])}")
+        return [record_of_row(rows[a.key], a) for a in archs]
 
     def records(self) -> list[Record]:
         """Every stored evaluation, in (batch, index) order; repeats of an arch skipped."""
