@@ -127,6 +127,8 @@ class _Search:
             self.batch, self.done = state["batch"] + 1, state["evaluations"]
         self.mirrors = session.persistent and not engine.records_trials
         self.front: list[Record] = []
+        # engines without a complete hook need no Record per proposal
+        self.hooked = type(engine).complete is not SearchEngine.complete
         self.candidates: list[Record] = []
         engine.bind(session)
 
@@ -135,11 +137,12 @@ class _Search:
         engine, batch, index = self.engine, self.batch, self.index
         archs = engine.ask(n)
         self._evaluate_new(archs, bar)
-        first: set[str] = set()
-        for i, arch in enumerate(archs):
-            engine.complete(i, index.record(arch),
-                            repeat=arch.key in first or index.batch_of(arch.key) != batch)
-            first.add(arch.key)
+        if self.hooked:
+            first: set[str] = set()
+            for i, arch in enumerate(archs):
+                engine.complete(i, index.record(arch),
+                                repeat=arch.key in first or index.batch_of(arch.key) != batch)
+                first.add(arch.key)
         values, violations = index.scores([a.key for a in archs])
         engine.tell(archs, self.problem.to_minimization(values), violations)
         # Count what this batch added, including evaluations written before a kill.
@@ -194,3 +197,4 @@ class _Search:
             if len(self.candidates) >= self.FRONT_REFRESH:
                 self._refresh_front()
         bar.update(len(records))
+

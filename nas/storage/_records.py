@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import optuna
@@ -68,7 +69,9 @@ class StoredStudy:
         names, directions: the objectives.
         constraints: the constraints as strings (``"latency_ms <= 15"``).
         provenance: the study's user attrs (see :mod:`nas.storage._study`).
-        records: one per distinct evaluated architecture, in (batch, index) order.
+        rows: the evaluations as compact rows ``(arch_key, batch, index, trial, payload,
+            arch JSON)`` in (batch, index) order; :attr:`records` and :meth:`columns`
+            read them.
     """
 
     study_name: str
@@ -77,7 +80,33 @@ class StoredStudy:
     directions: tuple[str, ...]
     constraints: tuple[str, ...]
     provenance: dict[str, Any] = field(default_factory=dict)
-    records: tuple[Record, ...] = ()
+    rows: tuple[LogRow, ...] = field(default=(), repr=False)
+
+    @cached_property
+    def records(self) -> tuple[Record, ...]:
+        """One :class:`Record` per distinct evaluated architecture, in (batch, index) order."""
+        return tuple(record_of_row(row) for row in self.rows)
+
+    def columns(self) -> dict[str, list[Any]]:
+        """The evaluations column by column, without building architectures: ``trial``,
+        ``batch``, ``index``, ``arch_key``, ``arch`` (canonical JSON), each objective, each
+        constraint, each measure (by name) and ``violation``."""
+        keys, batches, indexes, trials, payloads, archs = zip(*self.rows) if self.rows else [()] * 6
+        out: dict[str, list[Any]] = {"trial": list(trials), "batch": list(batches),
+                                     "index": list(indexes), "arch_key": list(keys),
+                                     "arch": list(archs)}
+        decoded = [decode_payload(p) for p in payloads]
+        for i, name in enumerate(self.names):
+            out[name] = [d[0][i] for d in decoded]
+        for i, name in enumerate(self.constraints):
+            out[name] = [d[1][i] for d in decoded]
+        measures: dict[str, list[float]] = {}
+        for row, d in enumerate(decoded):
+            for name, value in d[3]:
+                measures.setdefault(name, [float("nan")] * len(decoded))[row] = value
+        out.update(sorted(measures.items()))
+        out["violation"] = [d[2] for d in decoded]
+        return out
 
 
 def record_of_row(row: LogRow, arch: Architecture | None = None) -> Record:

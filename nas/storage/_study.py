@@ -42,6 +42,7 @@ from optuna.trial import TrialState
 from nas.errors import StorageError
 from nas.storage._lock import OwnerLock
 from nas.storage._log import EvaluationLog, LogRow
+from nas.storage._mirror import insert_trials
 from nas.storage._records import (
     Record,
     StoredStudy,
@@ -159,13 +160,13 @@ def read_study(study_name: str, storage: str) -> StoredStudy:
     constraints = tuple(provenance.get("constraints", ()))
     evaluation_log = EvaluationLog(url, study_name, create=False)
     try:
-        records = tuple(record_of_row(r) for r in _rows(study, evaluation_log, constraints, True))
+        rows = tuple(_rows(study, evaluation_log, constraints, True))
     finally:
         evaluation_log.close()
     return StoredStudy(study_name, url,
                        tuple(study.metric_names or [f"value{i}" for i in range(len(study.directions))]),
                        tuple(d.name.lower() for d in study.directions), constraints, provenance,
-                       records)
+                       rows)
 
 
 class StudySession:
@@ -281,20 +282,22 @@ class StudySession:
         self.add_batch([record])
 
     def mirror(self, records: Sequence[Record]) -> int:
-        """Write ``records`` not mirrored yet as COMPLETE Optuna trials (for the dashboard);
-        the number written."""
-        count = 0
+        """Write ``records`` not mirrored yet as COMPLETE Optuna trials (for the dashboard),
+        in one transaction where the storage allows; the number written."""
+        trials = []
         for record in records:
             if record.arch.key in self._mirrored:
                 continue
             params, dists = trial_params(record, self.space.choices(record.arch))
             constraints = dict(zip(self.constraint_names, record.constraints, strict=True))
-            self.study.add_trial(optuna.trial.create_trial(
+            trials.append(optuna.trial.create_trial(
                 values=list(record.values), params=params, distributions=dists,
                 user_attrs=trial_attrs(record), constraints=constraints or None))
             self._mirrored.add(record.arch.key)
-            count += 1
-        return count
+        if not insert_trials(self.storage, self.study_id, trials):
+            for trial in trials:  # in memory, or an Optuna schema we do not write directly
+                self.study.add_trial(trial)
+        return len(trials)
 
     def complete(self, trial: optuna.Trial, record: Record, *, duplicate: bool = False) -> None:
         """Complete a trial an engine opened with ``study.ask()`` as the evaluation ``record``.
@@ -358,4 +361,4 @@ class StudySession:
         """The study as stored now (what :func:`read_study` returns for it)."""
         return StoredStudy(self.study.study_name, self.url, tuple(self.names), tuple(self.directions),
                            tuple(self.constraint_names), dict(self.study.user_attrs),
-                           tuple(self.records()))
+                           tuple(self.rows(archs=True)))
