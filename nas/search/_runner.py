@@ -44,18 +44,19 @@ def evaluate_batch(problem: Problem, archs: Sequence[Architecture]
 def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_size: int = 20,
                storage: str | None = None, study_name: str = "nas-search", resume: bool = False,
                provenance: dict[str, Any] | None = None, progress: bool | None = None,
-               evaluator: Evaluator | None = None, checkpoint_s: float = 5.0) -> SearchResult:
+               evaluator: Evaluator | None = None) -> SearchResult:
     """Run ``engine`` on ``problem`` until ``budget`` distinct architectures are evaluated.
 
     Each batch: ``engine.ask``; architectures never evaluated before are evaluated
     together (objectives are batched) and written at once, one transaction per batch,
     to the study's evaluation log; repeats reuse the stored values (no row, no budget);
-    then ``engine.tell``. Every ``checkpoint_s`` seconds (and at the end) the engine's
-    state is saved to the study and the evaluations on the feasible front are mirrored
-    as Optuna trials (for the dashboard). So a process killed at any point resumes with
-    ``resume=True``: the engine restarts from the last checkpoint, re-asks the batches
-    since (deterministically, for our engines) and finds their evaluations already
-    written in the database. The session holds the study while the search runs: a
+    then ``engine.tell``. At checkpoints (after every batch of the first 2,000
+    evaluations, then as often as they take at most 5% of the time, and at the end)
+    the engine's state is saved to the study and the evaluations on the feasible front
+    are mirrored as Optuna trials (for the dashboard). So a process killed at any point resumes with ``resume=True``: the
+    engine restarts from the last checkpoint, re-asks the batches since
+    (deterministically, for our engines) and finds their evaluations already written
+    in the database. The session holds the study while the search runs: a
     second writer is refused with one line naming the owner.
     Engines that record their own trials (the Optuna samplers) resume from the stored
     trials instead (see :class:`SearchEngine`).
@@ -74,7 +75,6 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
         evaluator: evaluates each batch of new architectures (default:
             :func:`evaluate_batch` here); only where evaluation happens changes, never
             the order of proposals or what is stored.
-        checkpoint_s: seconds between checkpoints of the engine's state.
     """
     if budget < 1 or batch_size < 1:
         raise SearchError(f"budget and batch_size must be >= 1, got {budget} and {batch_size}")
@@ -85,8 +85,7 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
     with StudySession(problem.space, problem.names, problem.directions,
                       [str(c) for c in problem.constraints], storage, study_name,
                       resume=resume, provenance=meta) as session:
-        search = _Search(problem, engine, session, evaluator or partial(evaluate_batch, problem),
-                         checkpoint_s)
+        search = _Search(problem, engine, session, evaluator or partial(evaluate_batch, problem))
         show = sys.stderr.isatty() if progress is None else progress
         with tqdm(total=budget, initial=min(len(search.index), budget), disable=not show,
                   desc=f"search[{engine.name}]", unit="arch") as bar:
@@ -94,7 +93,7 @@ def run_search(problem: Problem, engine: SearchEngine, budget: int, *, batch_siz
             while search.done < budget and stalled < MAX_STALLED_BATCHES:
                 added = search.step(min(batch_size, budget - search.done), bar)
                 stalled = 0 if added else stalled + 1
-        search.checkpoint()
+        search.checkpoint(final=True)
         if stalled >= MAX_STALLED_BATCHES:
             log.warning("search stopped after %d batches without a new architecture (the space "
                         "may be exhausted): %d of %d evaluated", stalled, search.done, budget)
@@ -105,13 +104,20 @@ class _Search:
     """The state of one search loop: the engine, the study session and a compact index of
     every evaluation (no architecture objects: memory grows by a few hundred bytes each)."""
 
+    #: Largest share of the search's time spent in checkpoints (state and front).
+    CHECKPOINT_SHARE = 0.05
+    #: The state is saved after every batch while this many evaluations or fewer are
+    #: done (it is small then); later as often as the share allows.
+    EVERY_BATCH = 2000
     #: Feasible candidates gathered before the front is recomputed (bounds memory).
     FRONT_REFRESH = 2048
 
     def __init__(self, problem: Problem, engine: SearchEngine, session: StudySession,
-                 evaluator: Evaluator, checkpoint_s: float) -> None:
+                 evaluator: Evaluator) -> None:
         self.problem, self.engine, self.session, self.evaluator = problem, engine, session, evaluator
-        self.checkpoint_s, self.last_checkpoint = checkpoint_s, time.monotonic()
+        # The state saved lists every proposal (the engine's ``seen``): its cost grows
+        # with the history, so checkpoints space out to keep it a small share of the time.
+        self.last_checkpoint, self.checkpoint_cost = time.monotonic(), 0.0
         if session.resumed:
             session.fail_running()
         self.index = EvaluationIndex(len(problem.names), len(problem.constraints),
@@ -149,18 +155,23 @@ class _Search:
         added = sum(1 for key in {a.key for a in archs} if index.batch_of(key) == batch)
         self.done += added
         self.batch += 1
-        if time.monotonic() - self.last_checkpoint >= self.checkpoint_s:
+        if self.done <= self.EVERY_BATCH or (time.monotonic() - self.last_checkpoint
+                                             >= self.checkpoint_cost / self.CHECKPOINT_SHARE):
             self.checkpoint()
         return added > 0
 
-    def checkpoint(self) -> None:
-        """Save the engine's state after the last complete batch and mirror the front."""
-        self.last_checkpoint = time.monotonic()
+    def checkpoint(self, final: bool = False) -> None:
+        """Save the engine's state after the last complete batch; mirror the front when
+        ``final`` or when that keeps checkpoints within their share of the time."""
         if not self.mirrors:  # in memory: nothing to resume; Optuna engines keep their trials
             return
+        start = time.monotonic()
         self.session.save_engine_state(self.batch - 1, self.done, self.engine.state_dict())
-        self._refresh_front()
-        self.session.mirror(self.front)
+        if final or start - self.last_checkpoint >= self.checkpoint_cost / self.CHECKPOINT_SHARE:
+            self._refresh_front()
+            self.session.mirror(self.front)
+            self.last_checkpoint = time.monotonic()
+            self.checkpoint_cost = self.last_checkpoint - start
 
     def _refresh_front(self) -> None:
         pool = self.front + self.candidates
