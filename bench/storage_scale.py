@@ -75,7 +75,7 @@ def main() -> None:
         print(json.dumps(search(int(args.resume[1]), args.resume[0], resume=True)))
         return
     run = BenchRun("storage_scale", quick=args.quick)
-    sizes = (500, 2000) if args.quick else (10_000, 50_000, 200_000)
+    sizes = (300, 1200) if args.quick else (10_000, 50_000, 200_000)
     memory = search(sizes[0], None)
     rate_memory = sizes[0] / memory["seconds"]
     print(f"in memory, {sizes[0]} evaluations: {rate_memory:.0f} evaluations/s")
