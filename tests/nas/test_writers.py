@@ -98,7 +98,8 @@ def test_second_writer_is_refused_with_the_owner_until_the_first_closes(problem,
     _session(problem, storage, resume=True).close()
 
 
-@pytest.mark.parametrize("kind", ["folder", "sqlite", "postgresql"])
+@pytest.mark.parametrize("kind", [pytest.param("folder", marks=pytest.mark.slow), "sqlite",
+                                  pytest.param("postgresql", marks=pytest.mark.slow)])
 def test_a_killed_owner_leaves_no_stale_lock(problem, tmp_path, kind, request):
     target = {"folder": lambda: str(tmp_path / "run"),
               "sqlite": lambda: f"sqlite:///{tmp_path / 's.db'}",
@@ -130,6 +131,7 @@ def test_a_killed_owner_leaves_no_stale_lock(problem, tmp_path, kind, request):
 
 
 # many workers ---------------------------------------------------------------------------
+@pytest.mark.slow  # four child processes: ~10-50 s each backend on this 2-core machine
 def test_four_workers_evaluate_each_architecture_once_and_lose_nothing_when_one_is_killed(
         problem, storage, tmp_path):
     budget, events = 84, tmp_path / "events"
