@@ -118,7 +118,7 @@ class _Search:
         # The state saved lists every proposal (the engine's ``seen``): its cost grows
         # with the history, so checkpoints space out to keep it a small share of the time.
         self.last_checkpoint, self.checkpoint_cost = time.monotonic(), 0.0
-        if session.resumed:
+        if session.resumed and engine.records_trials:  # only they leave RUNNING trials
             session.fail_running()
         self.index = EvaluationIndex(len(problem.names), len(problem.constraints),
                                      sorted(m.name for m in problem.measures))

@@ -19,7 +19,7 @@ import optuna
 from optuna.distributions import distribution_to_json
 from optuna.trial import FrozenTrial
 
-__all__ = ["insert_trials"]
+__all__ = ["insert_trials", "mirrored_keys"]
 
 #: Optuna RDB schema versions whose trial tables this module writes.
 KNOWN_SCHEMAS = {12}
@@ -76,3 +76,24 @@ def insert_trials(storage: Any, study_id: int, trials: Sequence[FrozenTrial]) ->
             if rows:
                 conn.execute(table.insert(), rows)
     return True
+
+
+def mirrored_keys(storage: Any, study_id: int) -> set[str] | None:
+    """The ``arch_key`` user attrs of the study's trials, read with one query (``None``
+    where this storage or its schema is not one this module knows)."""
+    backend = _backend(storage)
+    if backend is None:
+        return None
+    try:
+        from optuna.storages._rdb import models
+    except ImportError:
+        return None
+    if getattr(models, "SCHEMA_VERSION", None) not in KNOWN_SCHEMAS:
+        return None
+    import sqlalchemy as sa
+
+    trials, attrs = models.TrialModel.__table__, models.TrialUserAttributeModel.__table__
+    query = (sa.select(attrs.c.value_json).join(trials, trials.c.trial_id == attrs.c.trial_id)
+             .where((trials.c.study_id == study_id) & (attrs.c.key == "arch_key")))
+    with backend.engine.connect() as conn:
+        return {json.loads(value) for (value,) in conn.execute(query)}

@@ -42,7 +42,7 @@ from optuna.trial import TrialState
 from nas.errors import StorageError
 from nas.storage._lock import OwnerLock
 from nas.storage._log import EvaluationLog, LogRow
-from nas.storage._mirror import insert_trials
+from nas.storage._mirror import insert_trials, mirrored_keys
 from nas.storage._records import (
     Record,
     StoredStudy,
@@ -208,7 +208,9 @@ class StudySession:
             self.close()
             raise
         self._trial = self.log.count()
-        self._mirrored = {t.user_attrs.get("arch_key") for t in self.study.get_trials(deepcopy=False)}
+        self._mirrored = mirrored_keys(self.storage, self.study_id)
+        if self._mirrored is None:  # in memory, or an Optuna schema we do not read directly
+            self._mirrored = {t.user_attrs.get("arch_key") for t in self.study.get_trials(deepcopy=False)}
 
     def _open(self, study_name: str, resume: bool, provenance: dict[str, Any]) -> None:
         existing = {s.study_name for s in self.storage.get_all_studies()}
