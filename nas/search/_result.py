@@ -13,7 +13,7 @@ import pandas as pd
 
 from nas.errors import SearchError
 from nas.search._pareto import hypervolume, pareto_mask
-from nas.storage import Record, StoredStudy, read_study
+from nas.storage import StoredStudy, read_study
 from search_spaces import Architecture
 
 if TYPE_CHECKING:
@@ -52,23 +52,15 @@ class EvaluatedArch:
             raise KeyError(f"no value {name!r}; values: {', '.join(self.values)}") from None
 
 
-def _history_frame(records: Sequence[Record], names: Sequence[str],
-                  constraints: Sequence[str]) -> pd.DataFrame:
-    """One row per record: keys, objectives, constraints, measures, violation, feasible."""
-    rows = []
-    for r in records:
-        row = {"trial": r.trial, "batch": r.batch, "index": r.index, "arch_key": r.arch.key,
-               "arch": r.arch.to_json()}
-        row.update(zip(names, r.values, strict=True))
-        row.update(zip(constraints, r.constraints, strict=True))
-        row.update(r.measures)
-        row["violation"] = r.violation
-        row["feasible"] = r.violation <= 0
-        rows.append(row)
-    columns = [*_KEYS, *names, *constraints]
-    frame = pd.DataFrame(rows, columns=None if rows else [*columns, *_STATUS[:2]])
-    measures = [c for c in frame.columns if c not in columns and c not in _STATUS]
-    return frame[[*columns, *measures, *_STATUS[:2]]]
+def _history_frame(stored: StoredStudy) -> pd.DataFrame:
+    """One row per evaluation: keys, objectives, constraints, measures, violation, feasible
+    (built column by column from the stored rows: no architecture is parsed)."""
+    columns = stored.columns()
+    frame = pd.DataFrame(columns)
+    frame = frame.astype({"trial": "int64", "batch": "int64", "index": "int64",
+                          **{c: "float64" for c in columns if c not in _KEYS}})
+    frame["feasible"] = frame["violation"] <= 0
+    return frame
 
 
 class SearchResult:
@@ -100,7 +92,7 @@ class SearchResult:
     @classmethod
     def from_stored(cls, stored: StoredStudy) -> SearchResult:
         """The result of a stored study (see :func:`nas.storage.read_study`)."""
-        history = _history_frame(stored.records, stored.names, stored.constraints)
+        history = _history_frame(stored)
         return cls(history, stored.names, stored.directions, stored.constraints,
                    stored.study_name, stored.storage, stored.provenance)
 

@@ -1,53 +1,69 @@
-"""Search studies in an Optuna RDB storage: one trial per evaluation, resumable.
+"""Search studies: an Optuna study for provenance and the dashboard, an evaluation log for records.
 
-This module is the one owner of the study format: every trial of a search is
-written and read here, nowhere else. Layout of a study (all of it visible in
-optuna-dashboard):
+This module and :mod:`nas.storage._records` / :mod:`nas.storage._log` are the one
+owner of the study format: every evaluation of a search is written and read here,
+nowhere else. Layout of a study:
 
-* study directions and metric names = the problem's objectives;
-* study user attrs: provenance (space name and fingerprint, objectives with their
-  sources' metadata such as a latency table's fingerprint or a predictor's id,
-  constraints, engine and its settings, seed, caller's extras);
-* one COMPLETE trial per evaluated architecture: ``params`` = the architecture's
-  decisions as categorical parameters (the same names :meth:`SearchSpace.suggest`
-  uses), ``values`` = raw objective values, Optuna constraints = one value per
-  constraint (``<= 0`` feasible), user attrs ``arch`` (JSON), ``arch_key``,
-  ``batch``, ``index``, ``violation`` and ``measure.NAME`` for each measure;
-* engines that record their own trials (the Optuna samplers) also complete a trial
-  for an architecture proposed again: it carries ``duplicate_of`` (the first
-  evaluation's arch key) and is not an evaluation;
-* study system attr ``nas:engine_state``: the engine's ``state_dict`` after the
-  last completed batch, with the batch number and the evaluation count.
+* the Optuna study: directions and metric names = the problem's objectives; user attrs =
+  provenance (space name and fingerprint, objectives with their sources' metadata such
+  as a latency table's fingerprint or a predictor's id, constraints, engine and its
+  settings, seed, caller's extras); system attr ``nas:engine_state``: the engine's
+  ``state_dict`` at the last checkpoint, with the batch number and the evaluation count;
+* the evaluation log (table ``nas_evaluations`` in the same database): one row per
+  evaluated architecture, written one transaction per batch: this is what
+  :func:`read_study` and a resumed search read;
+* COMPLETE Optuna trials for the dashboard: the evaluations on the feasible Pareto front
+  at each checkpoint (:meth:`StudySession.mirror`), or every evaluation of the engines
+  that record their own trials (the Optuna samplers; a repeat proposal carries
+  ``duplicate_of`` and is not an evaluation). ``params`` = the architecture's decisions as
+  categorical parameters (the names :meth:`SearchSpace.suggest` uses), ``values`` = raw
+  objective values, Optuna constraints = one value per constraint (``<= 0`` feasible),
+  user attrs ``arch`` (JSON), ``arch_key``, ``batch``, ``index``, ``violation`` and
+  ``measure.NAME`` for each measure.
+
+Studies written before the log (every evaluation a trial) are read from their trials.
+One process owns a study at a time (an OS or database lock, see :mod:`nas.storage._lock`),
+or several workers share it (``role="worker"``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from nas.errors import StorageError
+from nas.storage._lock import OwnerLock
+from nas.storage._log import EvaluationLog, LogRow
+from nas.storage._mirror import insert_trials, mirrored_keys
+from nas.storage._records import (
+    Record,
+    StoredStudy,
+    legacy_rows,
+    record_of_row,
+    trial_attrs,
+    trial_params,
+)
 from search_spaces import Architecture, SearchSpace
 
 # Our progress bars and stage summaries replace Optuna's per-study INFO lines.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["Record", "StoredStudy", "StudySession", "read_study", "storage_url"]
+__all__ = ["StudySession", "read_study", "storage_url"]
 
 log = logging.getLogger(__name__)
 
 ENGINE_STATE_KEY = "nas:engine_state"
-_MEASURE = "measure."
 # Provenance keys that must match when a study is resumed.
 _RESUME_KEYS = ("space", "space_fingerprint", "objectives", "measures", "constraints", "engine")
+_ROLES = ("owner", "worker")
 
 
 def storage_url(storage: str | None) -> str | None:
@@ -55,6 +71,12 @@ def storage_url(storage: str | None) -> str | None:
     if storage is None or "://" in storage:
         return storage
     return f"sqlite:///{storage}"
+
+
+def _sqlite_file(url: str | None) -> Path | None:
+    if url is None or not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url[len("sqlite:///"):])
 
 
 def _sqlite_wal(storage: Any) -> None:
@@ -81,9 +103,8 @@ def _open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStora
     """The Optuna storage at ``url`` (in memory for ``None``); errors in one line."""
     if url is None:
         return optuna.storages.InMemoryStorage()
-    sqlite_file = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
-    if create and sqlite_file:
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if create and (path := _sqlite_file(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         storage = optuna.storages.get_storage(url)
     except Exception as exc:  # SQLAlchemy raises many kinds; report one line
@@ -93,84 +114,28 @@ def _open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStora
     return storage
 
 
-@dataclass(frozen=True)
-class Record:
-    """One evaluation as stored: raw objective values and Optuna-style constraint values.
-
-    Attributes:
-        arch: the architecture.
-        values: raw objective values, in the problem's objective order.
-        constraints: one Optuna-style value per constraint (``<= 0`` feasible).
-        violation: total relative violation, 0 when feasible.
-        batch, index: the ask that proposed it and its position there (first-seen).
-        trial: the trial number in the study (-1 before it is stored).
-        measures: ``(name, value)`` of each measure, sorted by name.
-    """
-
-    arch: Architecture
-    values: tuple[float, ...]
-    constraints: tuple[float, ...]
-    violation: float
-    batch: int
-    index: int
-    trial: int = -1
-    measures: tuple[tuple[str, float], ...] = ()
+def _study_lock(url: str | None, study_name: str, evaluation_log: EvaluationLog,
+                shared: bool) -> OwnerLock | None:
+    """This process's hold on the study (``None`` in memory or where no lock is known)."""
+    what = f"study '{study_name}' in {url}"
+    if (path := _sqlite_file(url)) is not None:
+        tag = hashlib.sha1(study_name.encode()).hexdigest()[:12]
+        return OwnerLock.file(path.with_name(f"{path.name}.{tag}.lock"), what, shared=shared)
+    if evaluation_log.engine.dialect.name == "postgresql":
+        return OwnerLock.postgres(evaluation_log.engine, study_name, what, shared=shared)
+    if url is not None and url != "sqlite:///:memory:":
+        log.warning("no owner lock for %s storage: keep to one writer per study",
+                    evaluation_log.engine.dialect.name)
+    return None
 
 
-@dataclass(frozen=True)
-class StoredStudy:
-    """A search study as stored: objectives, constraints, provenance and evaluations.
-
-    Attributes:
-        study_name: the study's name.
-        storage: its SQLAlchemy URL (``None`` in memory).
-        names, directions: the objectives.
-        constraints: the constraints as strings (``"latency_ms <= 15"``).
-        provenance: the study's user attrs (see the module docstring).
-        records: one per distinct evaluated architecture, in (batch, index) order.
-    """
-
-    study_name: str
-    storage: str | None
-    names: tuple[str, ...]
-    directions: tuple[str, ...]
-    constraints: tuple[str, ...]
-    provenance: dict[str, Any] = field(default_factory=dict)
-    records: tuple[Record, ...] = ()
-
-
-def _label(value: Any) -> Any:
-    """Optuna categorical choices must be scalars: tuples become ``"a,b"`` like ``suggest``."""
-    return ",".join(map(str, value)) if isinstance(value, tuple) else value
-
-
-def _user_attrs(record: Record) -> dict[str, Any]:
-    attrs = {"arch": record.arch.to_json(), "arch_key": record.arch.key,
-             "batch": record.batch, "index": record.index, "violation": record.violation}
-    attrs.update({f"{_MEASURE}{name}": value for name, value in record.measures})
-    return attrs
-
-
-def _read_records(study: optuna.Study, constraint_names: Sequence[str]) -> tuple[Record, ...]:
-    """Every evaluation of ``study``, in (batch, index) order; repeats of an arch skipped."""
-    out, seen = [], set()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        attrs = trial.user_attrs
-        if "arch" not in attrs or attrs.get("duplicate_of") is not None or attrs["arch_key"] in seen:
-            continue
-        seen.add(attrs["arch_key"])
-        out.append(_record(trial, constraint_names))
-    out.sort(key=lambda r: (r.batch, r.index, r.trial))
-    return tuple(out)
-
-
-def _record(trial: FrozenTrial, constraint_names: Sequence[str]) -> Record:
-    attrs, cons = trial.user_attrs, trial.constraints
-    measures = tuple((k[len(_MEASURE):], float(v)) for k, v in sorted(attrs.items())
-                     if k.startswith(_MEASURE))
-    return Record(Architecture.from_json(attrs["arch"]), tuple(float(v) for v in trial.values),
-                  tuple(float(cons[n]) for n in constraint_names), float(attrs["violation"]),
-                  int(attrs["batch"]), int(attrs["index"]), trial.number, measures)
+def _rows(study: optuna.Study, evaluation_log: EvaluationLog, constraint_names: Sequence[str],
+          archs: bool) -> Iterator[LogRow]:
+    """Done rows of the log, or of the trials of a study stored before the log."""
+    if evaluation_log.count() == 0:
+        yield from legacy_rows(study, constraint_names)
+    else:
+        yield from evaluation_log.done(archs=archs)
 
 
 def read_study(study_name: str, storage: str) -> StoredStudy:
@@ -193,14 +158,23 @@ def read_study(study_name: str, storage: str) -> StoredStudy:
     study = optuna.load_study(study_name=study_name, storage=store)
     provenance = dict(study.user_attrs)
     constraints = tuple(provenance.get("constraints", ()))
+    evaluation_log = EvaluationLog(url, study_name, create=False)
+    try:
+        rows = tuple(_rows(study, evaluation_log, constraints, True))
+    finally:
+        evaluation_log.close()
     return StoredStudy(study_name, url,
                        tuple(study.metric_names or [f"value{i}" for i in range(len(study.directions))]),
                        tuple(d.name.lower() for d in study.directions), constraints, provenance,
-                       _read_records(study, constraints))
+                       rows)
 
 
 class StudySession:
     """Opens (or resumes) the study of one search and reads/writes its records.
+
+    The session holds the study for its process until :meth:`close` (or the process
+    ends): a second session on the same study is refused with one line naming the
+    study and its owner. Workers (``role="worker"``) share the study with each other.
 
     Args:
         space: the search space (its name and fingerprint are checked on resume).
@@ -209,32 +183,48 @@ class StudySession:
         storage: SQLAlchemy URL or SQLite path; ``None`` keeps the study in memory.
         study_name: the study's name in the storage.
         resume: continue an existing study (a missing one is created); without it an
-            existing study of that name is an error.
+            existing study of that name is an error. Workers always resume.
         provenance: JSON-able metadata stored as study user attrs; on resume, the
             stored space fingerprint, objectives and engine must match.
+        role: ``"owner"`` (one search, exclusive) or ``"worker"`` (shared with workers).
     """
 
     def __init__(self, space: SearchSpace, names: list[str], directions: list[str],
                  constraint_names: list[str], storage: str | None, study_name: str,
-                 resume: bool = False, provenance: dict[str, Any] | None = None) -> None:
-        self.space = space
+                 resume: bool = False, provenance: dict[str, Any] | None = None,
+                 role: str = "owner") -> None:
+        if role not in _ROLES:
+            raise StorageError(f"role must be one of {', '.join(_ROLES)}, got {role!r}")
+        self.space, self.role = space, role
         self.names, self.directions = list(names), list(directions)
         self.constraint_names = list(constraint_names)
         self.url = storage_url(storage)
         self.storage = _open_storage(self.url, create=True)
+        self.log = EvaluationLog(self.url, study_name)
+        self._lock = _study_lock(self.url, study_name, self.log, shared=role == "worker")
+        try:
+            self._open(study_name, resume or role == "worker", dict(provenance or {}))
+        except BaseException:
+            self.close()
+            raise
+        self._trial = self.log.count()
+        self._mirrored = mirrored_keys(self.storage, self.study_id)
+        if self._mirrored is None:  # in memory, or an Optuna schema we do not read directly
+            self._mirrored = {t.user_attrs.get("arch_key") for t in self.study.get_trials(deepcopy=False)}
+
+    def _open(self, study_name: str, resume: bool, provenance: dict[str, Any]) -> None:
         existing = {s.study_name for s in self.storage.get_all_studies()}
         if study_name in existing and not resume:
             raise StorageError(f"study {study_name!r} already exists in {self.url}; pass resume=True "
                                f"(CLI: --resume) to continue it, or choose another study name")
         self.resumed = study_name in existing
         self.study = optuna.create_study(storage=self.storage, study_name=study_name,
-                                         directions=directions, load_if_exists=True)
+                                         directions=self.directions, load_if_exists=True)
         self.study_id = self.storage.get_study_id_from_name(study_name)
         stored = [d.name.lower() for d in self.study.directions]
         if stored != self.directions:
             raise StorageError(f"study {study_name!r} has directions {stored}, "
                                f"the problem has {self.directions}")
-        provenance = dict(provenance or {})
         if self.resumed:
             self._check_provenance(provenance)
         else:
@@ -243,6 +233,19 @@ class StudySession:
                 self.study.set_metric_names(self.names)
             for key, value in provenance.items():
                 self.study.set_user_attr(key, value)
+
+    def close(self) -> None:
+        """Release the study (its lock and connections); idempotent."""
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+            self._lock = None
+        self.log.close()
+
+    def __enter__(self) -> StudySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def persistent(self) -> bool:
@@ -269,23 +272,34 @@ class StudySession:
                     f"but this search has {provenance[key]!r}")
 
     # writing -----------------------------------------------------------------------
-    def _distributions(self, arch: Architecture) -> tuple[dict[str, Any], dict[str, CategoricalDistribution]]:
-        """Decisions as Optuna categorical params (names and labels as ``space.suggest``)."""
-        params = {path: _label(value) for path, value in arch.items()}
-        dists = {path: CategoricalDistribution([_label(c) for c in options])
-                 for path, options in self.space.choices(arch).items()}
-        return params, dists
-
-    def _constraints(self, record: Record) -> dict[str, float]:
-        return dict(zip(self.constraint_names, record.constraints, strict=True))
+    def add_batch(self, records: Sequence[Record]) -> None:
+        """Write evaluations to the log in one transaction (a killed process keeps each
+        batch whole or not at all); an architecture already stored is skipped."""
+        rows = [r.row(self._trial + i) for i, r in enumerate(records)]
+        self.log.add(rows)
+        self._trial += len(rows)
 
     def add(self, record: Record) -> None:
-        """Write one evaluation as one COMPLETE trial (a single storage call: atomic)."""
-        params, dists = self._distributions(record.arch)
-        trial = optuna.trial.create_trial(
-            values=list(record.values), params=params, distributions=dists,
-            user_attrs=_user_attrs(record), constraints=self._constraints(record) or None)
-        self.study.add_trial(trial)
+        """Write one evaluation (see :meth:`add_batch`)."""
+        self.add_batch([record])
+
+    def mirror(self, records: Sequence[Record]) -> int:
+        """Write ``records`` not mirrored yet as COMPLETE Optuna trials (for the dashboard),
+        in one transaction where the storage allows; the number written."""
+        trials = []
+        for record in records:
+            if record.arch.key in self._mirrored:
+                continue
+            params, dists = trial_params(record, self.space.choices(record.arch))
+            constraints = dict(zip(self.constraint_names, record.constraints, strict=True))
+            trials.append(optuna.trial.create_trial(
+                values=list(record.values), params=params, distributions=dists,
+                user_attrs=trial_attrs(record), constraints=constraints or None))
+            self._mirrored.add(record.arch.key)
+        if not insert_trials(self.storage, self.study_id, trials):
+            for trial in trials:  # in memory, or an Optuna schema we do not write directly
+                self.study.add_trial(trial)
+        return len(trials)
 
     def complete(self, trial: optuna.Trial, record: Record, *, duplicate: bool = False) -> None:
         """Complete a trial an engine opened with ``study.ask()`` as the evaluation ``record``.
@@ -296,15 +310,18 @@ class StudySession:
             duplicate: the architecture was evaluated before; the trial is marked
                 ``duplicate_of`` and is not read back as an evaluation.
         """
-        for key, value in _user_attrs(record).items():
+        for key, value in trial_attrs(record).items():
             trial.set_user_attr(key, value)
         if duplicate:
             trial.set_user_attr("duplicate_of", record.arch.key)
-        for key, value in self._constraints(record).items():
+        for key, value in zip(self.constraint_names, record.constraints, strict=True):
             trial.set_constraint(key, value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.study.tell(trial, list(record.values))
+        if not duplicate:
+            self.log.add([record.row(trial.number)])
+            self._mirrored.add(record.arch.key)
 
     def save_engine_state(self, batch: int, evaluations: int, state: dict[str, Any]) -> None:
         """Store the engine's state after ``batch`` (``evaluations`` distinct ones so far)."""
@@ -324,12 +341,26 @@ class StudySession:
         raw = self.storage.get_study_system_attrs(self.study_id).get(ENGINE_STATE_KEY)
         return None if raw is None else json.loads(raw)
 
+    def rows(self, *, archs: bool = False) -> Iterator[LogRow]:
+        """Every stored evaluation as a compact row ``(arch_key, batch, index, trial, payload,
+        arch JSON or None)``, in (batch, index) order, streamed (for a resumed search)."""
+        return _rows(self.study, self.log, self.constraint_names, archs)
+
+    def fetch(self, archs: Sequence[Architecture]) -> list[Record]:
+        """The stored evaluations of ``archs`` (each must be stored), in their order."""
+        rows = {row[0]: row for row in self.log.done(keys={a.key for a in archs})}
+        missing = [a.key for a in archs if a.key not in rows]
+        if missing:
+            raise StorageError(f"study {self.study.study_name!r} holds no evaluation of "
+                               f"{', '.join(missing[:5])}")
+        return [record_of_row(rows[a.key], a) for a in archs]
+
     def records(self) -> list[Record]:
         """Every stored evaluation, in (batch, index) order; repeats of an arch skipped."""
-        return list(_read_records(self.study, self.constraint_names))
+        return [record_of_row(r) for r in self.rows(archs=True)]
 
     def stored(self) -> StoredStudy:
         """The study as stored now (what :func:`read_study` returns for it)."""
         return StoredStudy(self.study.study_name, self.url, tuple(self.names), tuple(self.directions),
                            tuple(self.constraint_names), dict(self.study.user_attrs),
-                           _read_records(self.study, self.constraint_names))
+                           tuple(self.rows(archs=True)))

@@ -51,9 +51,15 @@ def test_round_trip_of_archs_values_and_provenance(problem, tmp_path):
     attrs = study.user_attrs
     assert attrs["space"] == "nb201" and attrs["space_fingerprint"] == problem.space.fingerprint
     assert attrs["engine"] == "evolution" and attrs["seed"] == 3
-    trial = study.trials[0]
-    assert trial.constraints == {"cost <= 3": pytest.approx(ev.constraints[0, 0])}
-    assert set(trial.params) == set(archs[0])  # decisions are the trial's parameters
+    # The dashboard's trials: the evaluations on the front, each as stored in the log.
+    front = set(loaded.front["arch_key"])
+    assert {t.user_attrs["arch_key"] for t in study.trials} == front and front
+    row = {key: i for i, key in enumerate(loaded.history["arch_key"])}
+    for trial in study.trials:
+        i = row[trial.user_attrs["arch_key"]]
+        assert trial.constraints == {"cost <= 3": pytest.approx(ev.constraints[i, 0])}
+        assert trial.values == pytest.approx(list(ev.values[i]))
+        assert set(trial.params) == set(archs[i])  # decisions are the trial's parameters
 
 
 def test_existing_study_needs_resume_and_matching_provenance(problem, tmp_path):
@@ -70,9 +76,10 @@ def test_existing_study_needs_resume_and_matching_provenance(problem, tmp_path):
 
 
 def _complete_trials(db: Path) -> int:
+    """Evaluations stored in the study's log (Optuna engines: its COMPLETE trials)."""
     try:
         with sqlite3.connect(db, timeout=5) as con:
-            return con.execute("SELECT count(*) FROM trials WHERE state='COMPLETE'").fetchone()[0]
+            return con.execute("SELECT count(*) FROM nas_evaluations WHERE state=1").fetchone()[0]
     except sqlite3.OperationalError:  # tables not created yet
         return 0
 
