@@ -39,20 +39,25 @@ def search_experiment(exp: Experiment, run_dir: str | Path, resume: bool = False
     engine = make_engine(exp.search.engine, problem, seed=exp.seed,
                          budget=exp.search.evaluations, **exp.search.options)
     runtime = make_runtime(exp, data_parallel=False)  # sets the threads of this process
+    from nas.storage import lock_run_folder
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_manifest(run_dir, exp, command, compute=runtime.describe())
-    evaluator = make_evaluator(problem) if make_evaluator is not None else None
-    try:
-        result = run_search(problem, engine, exp.search.evaluations,
-                            batch_size=exp.search.batch_size or default_batch_size(exp.search.evaluations),
-                            storage=storage or study_storage(exp.search.storage, run_dir), study_name=study or exp.study,
-                            resume=resume, progress=progress, evaluator=evaluator)
-    finally:
-        if hasattr(evaluator, "close"):
-            evaluator.close()
-    result.export(run_dir)
-    result.plot(run_dir / "front.png")
+    with lock_run_folder(run_dir):  # one owner per run folder; a second run is one line
+        write_manifest(run_dir, exp, command, compute=runtime.describe())
+        evaluator = make_evaluator(problem) if make_evaluator is not None else None
+        try:
+            result = run_search(
+                problem, engine, exp.search.evaluations,
+                batch_size=exp.search.batch_size or default_batch_size(exp.search.evaluations),
+                storage=storage or study_storage(exp.search.storage, run_dir),
+                study_name=study or exp.study, resume=resume, progress=progress,
+                evaluator=evaluator)
+        finally:
+            if hasattr(evaluator, "close"):
+                evaluator.close()
+        result.export(run_dir)
+        result.plot(run_dir / "front.png")
     return result
 
 

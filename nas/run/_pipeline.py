@@ -91,10 +91,14 @@ def run_experiment(exp: Experiment, run_dir: str | Path, progress: bool | None =
     Returns:
         A :class:`RunResult` (OFA) or a :class:`~nas.run.DartsRunResult` (DARTS).
     """
-    ctx = make_context(exp, run_dir, progress, echo, make_evaluator, command)
-    if exp.supernet.type == "darts":
-        return darts_pipeline(ctx, restart)
-    return _ofa_pipeline(ctx)
+    from nas.storage import lock_run_folder
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with lock_run_folder(run_dir):  # one owner per run folder; a second run is one line
+        ctx = make_context(exp, run_dir, progress, echo, make_evaluator, command)
+        if exp.supernet.type == "darts":
+            return darts_pipeline(ctx, restart)
+        return _ofa_pipeline(ctx)
 
 
 def _ofa_pipeline(ctx: RunContext) -> RunResult:

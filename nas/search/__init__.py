@@ -25,6 +25,7 @@ from nas.search._pareto import (
 from nas.search._problem import Constraint, Evaluation, Problem
 from nas.search._result import EvaluatedArch, SearchResult, load_result
 from nas.search._runner import Evaluator, evaluate_batch, run_search
+from nas.search._worker import run_worker
 
 __all__ = [
     "ENGINES",
@@ -58,4 +59,5 @@ __all__ = [
     "pareto_mask",
     "register_engine",
     "run_search",
+    "run_worker",
 ]

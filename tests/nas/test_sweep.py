@@ -138,8 +138,9 @@ def crash_once_then_run(config):
 def test_a_trial_whose_worker_dies_is_retried(ray_2cpus):
     import sys
 
-    import optuna
     from ray import cloudpickle
+
+    from nas.storage import read_study
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
 
@@ -151,9 +152,8 @@ def test_a_trial_whose_worker_dies_is_retried(ray_2cpus):
     crashed = Path(result.trials[1].trial_dir)
     assert (crashed / "crashed_once").is_file()
     assert any("retrying" in line for line in lines), lines
-    study = optuna.load_study(study_name=f"tiny-{result.trials[1].name}",
-                              storage=f"sqlite:///{crashed / 'search.db'}")
-    assert len(study.trials) == 16  # the retry resumed the study: nothing repeated
+    stored = read_study(f"tiny-{result.trials[1].name}", f"sqlite:///{crashed / 'search.db'}")
+    assert len(stored.records) == 16  # the retry resumed the study: nothing repeated
     reference = run_trial({**result.trials[1].to_dict(), "trial_dir": str(folder / "ref")})
     assert result.table.loc[1, "best_flops"] == reference["best_flops"]
 

@@ -18,8 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from nas.errors import StorageError
-from nas.search import get_engine, run_search
-from nas.search._worker import run_worker
+from nas.search import get_engine, run_search, run_worker
 from nas.storage import StudySession, lock_run_folder, read_study
 
 HERE = Path(__file__).parent
