@@ -198,3 +198,16 @@ def test_calibration_count_is_checked(value, capsys):
         main(["supernet", "eval", "run", "--arch", "largest", "--calib-images", value])
     assert stop.value.code == 2
     assert "argument --calib-images" in capsys.readouterr().err
+
+
+def test_front_of_a_missing_or_corrupt_database_is_one_line_and_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "nothere.db"
+    assert main(["front", "s", "--storage", f"sqlite:///{missing}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no study database at" in err and len(err.splitlines()) == 1, err
+    assert not missing.exists()
+    corrupt = tmp_path / "bad.db"
+    corrupt.write_bytes(bytes(range(256)) * 12)
+    assert main(["front", "s", "--storage", f"sqlite:///{corrupt}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "file is not a database" in err and len(err.splitlines()) == 1, err

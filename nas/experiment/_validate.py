@@ -63,6 +63,7 @@ def validate_experiment(exp: Experiment, command: Command = "run") -> Experiment
     if command not in COMMANDS:
         raise ConfigError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")
     load_plugins(exp.plugins)
+    _check_compute(exp)
     space = _space(exp)
     kind = exp.supernet.type
     if command == "search":
@@ -85,6 +86,17 @@ def validate_experiment(exp: Experiment, command: Command = "run") -> Experiment
 
 
 # sections ---------------------------------------------------------------------------------
+def _check_compute(exp: Experiment) -> None:
+    """The device exists here and supports the precision (cuda without a GPU, fp16 on a CPU)."""
+    from supernets import SupernetError
+    from supernets.runtime import resolve_device
+
+    try:
+        resolve_device(exp.compute.device, None, exp.compute.precision)
+    except SupernetError as exc:
+        raise ConfigError(f"compute.{exc}") from None
+
+
 def _space(exp: Experiment) -> Any:
     from search_spaces import SPACES, get_space
 

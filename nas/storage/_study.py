@@ -103,12 +103,16 @@ def _open_storage(url: str | None, *, create: bool) -> optuna.storages.BaseStora
     """The Optuna storage at ``url`` (in memory for ``None``); errors in one line."""
     if url is None:
         return optuna.storages.InMemoryStorage()
-    if create and (path := _sqlite_file(url)) is not None:
+    path = _sqlite_file(url)
+    if path is not None and create:
         path.parent.mkdir(parents=True, exist_ok=True)
+    elif path is not None and not path.is_file():  # reading must not create an empty database
+        raise StorageError(f"no study database at {path}")
     try:
         storage = optuna.storages.get_storage(url)
     except Exception as exc:  # SQLAlchemy raises many kinds; report one line
-        raise StorageError(f"cannot open storage {url!r}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open storage {url!r}: {first}") from None
     if url.startswith("sqlite:"):
         _sqlite_wal(storage)
     return storage
