@@ -19,7 +19,7 @@ from search_spaces import NUM_CLASSES, Grammar, Op, Repeat, SearchSpace, Seq, Va
 from supernets import ComputeConfig, DartsConfig, OFATrainConfig, PhaseConfig
 from supernets.data import DataSplits, load_dataset
 
-CPU = ComputeConfig(device="cpu", threads=1)
+CPU = ComputeConfig(device="cpu", threads=1, sync_bn=True)  # exact equivalence needs global BN
 
 
 def free_port() -> int:
