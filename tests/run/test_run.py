@@ -242,3 +242,32 @@ def test_processes_2_trains_the_supernet_in_two_processes(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["compute"]["world_size"] == 2
     assert json.loads((folder / "supernet.json").read_text())["finished"]
+
+
+def test_a_table_imported_from_a_bundle_drives_nas_run(tiny_run, tmp_path):
+    """A device elsewhere: bundle here, its standalone runner, import, then `nas run` with
+    the imported table as `devices[0].table` (loaded without a local device check, and the
+    chosen subnets are not re-timed on this machine)."""
+    import subprocess
+    import sys
+
+    result, _ = tiny_run
+    (ckpt,) = list((result.run_dir / "supernet").iterdir())
+    options = TINY["space"]["options"]
+    bundle, measured, table = tmp_path / "bundle", tmp_path / "m.csv", tmp_path / "remote.csv"
+    space_args = [arg for key, value in options.items()
+                  for arg in ("-O", f"{key}={json.dumps(value).replace(' ', '')}")]
+    assert main(["lut", "bundle", "--space", "mobilenetv3_ofa", *space_args, "--input-shape", "1", "8",
+                 "8", "--num-classes", "10", "--calibration", "3", "-o", str(bundle)]) == 0
+    subprocess.run([sys.executable, str(bundle / "measure.py"), str(bundle), "-o", str(measured),
+                    "--time-budget", "0.005", "--max-runs", "5", "--quiet"], check=True, timeout=300)
+    assert main(["lut", "import", str(bundle), str(measured), "--allow-noisy", "-o", str(table)]) == 0
+    remote = {**TINY, "supernet": {"checkpoint": str(ckpt)},
+              "devices": [{"name": "pi", "kind": "onnxruntime", "table": str(table)}],
+              "report": {"random_archs": 2}}
+    run = run_experiment(load_experiment(write(tmp_path, remote), "run"), tmp_path / "out",
+                         progress=False, echo=False)
+    (chosen,) = run.chosen
+    assert chosen["device"] == "pi" and chosen["table_latency_ms"] <= chosen["budget_ms"]
+    assert chosen["measured_latency_ms"] is None  # measured elsewhere: not re-timed here
+    assert "measured on another device through a bundle" in (tmp_path / "out" / "run.log").read_text()
