@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predictors._data import read_numeric_csv
 from predictors.errors import PredictorError
 from search_spaces import Architecture, from_nb201_string
 
@@ -46,20 +47,10 @@ def read_latency_measurements(path: str | Path, space: Any, column: str = "laten
         PredictorError: naming the file, row and column: a missing column (listing those
             present), an architecture not in ``space``, a latency that is not a positive number.
     """
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise PredictorError(f"measurements file {str(path)!r} does not exist") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PredictorError(f"{path}: not a readable CSV ({str(exc).strip()})") from None
-    for name in (arch_column, column):
-        if name not in frame.columns:
-            raise PredictorError(f"{path}: no column {name!r}; columns are {list(frame.columns)}")
-    ms = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~(np.isfinite(ms) & (ms > 0)))
-    if bad.size:
-        raise PredictorError(f"{path}: row {int(bad[0]) + 2}, column {column!r}: "
-                             f"{frame[column].iloc[bad[0]]!r} is not a positive latency in ms")
+    if not Path(path).is_file():
+        raise PredictorError(f"measurements file {str(path)!r} does not exist")
+    frame, ms = read_numeric_csv(path, arch_column, column, positive=True,
+                                 what="a positive latency in ms")
     archs = []
     for row, text in enumerate(frame[arch_column]):
         try:
