@@ -56,6 +56,9 @@ CASES = [
     (patched(search={"engine": "nsga2", "options": {"populaton": 4}}), "search.options: engine 'nsga2' has no option 'populaton'"),
     (patched(search={"storage": "nosuchdb://x/y"}), "search.storage: not a database URL"),
     (patched(search={"evaluations": 1e12}), "search.evaluations: must be <= 10000000"),
+    (patched(supernet={"train": {"phases": [{"name": "p", "steps": 1e12}]}}),
+     "supernet.train.phases[0].steps: must be in [0, 100,000,000]"),
+    (patched(supernet={"train": {"calib_images": -5}}), "supernet.train.calib_images: must be in [0, 1,000,000]"),
     (patched(search={"storage": "mysql://u@localhost/nas"}), "search.storage: the driver for 'mysql' is not installed"),
 ]
 
@@ -211,3 +214,19 @@ def test_front_of_a_missing_or_corrupt_database_is_one_line_and_creates_nothing(
     assert main(["front", "s", "--storage", f"sqlite:///{corrupt}"]) == 2
     err = capsys.readouterr().err.strip()
     assert "file is not a database" in err and len(err.splitlines()) == 1, err
+
+
+def test_a_full_disk_under_torch_save_is_one_line(tmp_path, capsys, monkeypatch):
+    import torch
+
+    def full_disk(*args, **kwargs):  # what torch raises when the disk fills during a save
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed "
+                           "writing file data/3: file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    cfg = tmp_path / "ofa.yaml"
+    cfg.write_text(yaml.safe_dump({"space": BASE["space"], "supernet": {"train": {
+        "batch_size": 16, "phases": [{"name": "full", "steps": 1}]}}}))
+    assert main(["supernet", "train", str(cfg), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "writing a file failed (is the disk full" in err and len(err.splitlines()) == 1, err

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _write_failed(exc: RuntimeError) -> bool:
+    """torch's own report of a failed write (``torch.save`` on a full disk says this, not ENOSPC)."""
+    text = str(exc)
+    return "PytorchStreamWriter failed" in text or "file write failed" in text
+
+
 def _load_plugins(specs: list[str]) -> None:
     """Import the ``--plugin`` modules (relative file paths: from the working directory)."""
     if not specs:
@@ -107,6 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         where = f": {exc.filename}" if exc.filename else ""
         print(f"nas {args.command}: error: {_OS_ERRORS[exc.errno]}{where}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if not _write_failed(exc):
+            if is_user_error(exc):
+                from nas.config import redact
+
+                print(f"nas {args.command}: error: {redact(str(exc))}", file=sys.stderr)
+                return 2
+            raise
+        print(f"nas {args.command}: error: writing a file failed (is the disk full, or the file "
+              "system read-only?); torch said: " + str(exc).strip().splitlines()[-1][:200],
+              file=sys.stderr)
         return 2
     except Exception as exc:
         if not is_user_error(exc):

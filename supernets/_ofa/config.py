@@ -65,10 +65,11 @@ class PhaseConfig:
         if self.schedule not in SCHEDULES:
             raise SupernetError(
                 f"schedule: {self.schedule!r} unknown {where}; valid: {', '.join(SCHEDULES)}")
-        for key in ("epochs", "steps", "n_random", "warmup_steps", "eps_ramp_steps"):
+        for key, most in (("epochs", 100_000), ("steps", 100_000_000), ("n_random", 64),
+                          ("warmup_steps", 100_000_000), ("eps_ramp_steps", 100_000_000)):
             value = getattr(self, key)
-            if value is not None and value < 0:
-                raise SupernetError(f"{key}: must be >= 0, got {value} {where}")
+            if value is not None and not 0 <= value <= most:
+                raise SupernetError(f"{key}: must be in [0, {most:,}], got {value} {where}")
         if self.lr <= 0:
             raise SupernetError(f"lr: must be > 0, got {self.lr} {where}")
         if self.sandwich_resolution not in SANDWICH_RESOLUTIONS:
@@ -202,8 +203,10 @@ class OFATrainConfig:
             raise SupernetError(f"batch_size: must be >= 2, got {self.batch_size}")
         if self.checkpoint_every < 1:
             raise SupernetError(f"checkpoint_every: must be >= 1, got {self.checkpoint_every}")
-        if self.calib_images < 0:
-            raise SupernetError(f"calib_images: must be >= 0, got {self.calib_images}")
+        if not 0 <= self.calib_images <= 1_000_000:
+            raise SupernetError(f"calib_images: must be in [0, 1,000,000], got {self.calib_images}")
+        if self.batch_size > 1_000_000:
+            raise SupernetError(f"batch_size: must be <= 1,000,000, got {self.batch_size}")
         if self.kd_temperature <= 0:
             raise SupernetError(f"kd_temperature: must be > 0, got {self.kd_temperature}")
 
