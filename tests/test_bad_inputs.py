@@ -177,7 +177,19 @@ TABLE_DAMAGE = [  # (what is done to the CSV or its sidecar, expected message pa
     (lambda t, m: (t.write_text(t.read_text() + t.read_text().splitlines()[1] + "\n"), None), "repeats row 2"),
     (lambda t, m: (m.write_text('{"format": "hwnas-lat'), None), "meta.json' is not valid JSON"),
     (lambda t, m: (t.write_bytes(b"\x00\xff garbage"), None), "is not a readable CSV"),
+    (lambda t, m: (_truncated_parquet(t), None), "is not a readable parquet file"),
 ]
+
+
+def _truncated_parquet(table) -> None:
+    """The table saved as parquet, cut in the middle; `lut show` is then pointed at it."""
+    from hardware import LatencyTable
+
+    parquet = table.with_suffix(".parquet")
+    LatencyTable.load(table).save(parquet)
+    parquet.write_bytes(parquet.read_bytes()[: parquet.stat().st_size // 2])
+    table.unlink()
+    parquet.rename(table.with_name("t.csv.parquet"))
 
 
 @pytest.mark.parametrize(("damage", "message"), TABLE_DAMAGE, ids=[str(i) for i in range(len(TABLE_DAMAGE))])
@@ -189,6 +201,8 @@ def test_damaged_latency_table_is_one_line_naming_the_row(tiny_table, tmp_path, 
     shutil.copy(tiny_table, table)
     shutil.copy(str(tiny_table) + ".meta.json", str(table) + ".meta.json")
     damage(table, tmp_path / "t.csv.meta.json")
+    if not table.exists():  # the damage replaced the CSV by a parquet file
+        table = tmp_path / "t.csv.parquet"
     capsys.readouterr()
     assert main(["lut", "show", str(table)]) == 2
     err = capsys.readouterr().err.strip()
