@@ -70,10 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_failed(exc: RuntimeError) -> bool:
+def _write_failed(exc: Exception) -> bool:
     """torch's own report of a failed write (``torch.save`` on a full disk says this, not ENOSPC)."""
     text = str(exc)
-    return "PytorchStreamWriter failed" in text or "file write failed" in text
+    return isinstance(exc, RuntimeError) and ("PytorchStreamWriter failed" in text
+                                              or "file write failed" in text)
 
 
 def _load_plugins(specs: list[str]) -> None:
@@ -114,24 +115,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"nas {args.command}: error: {_OS_ERRORS[exc.errno]}{where}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:
-        if not _write_failed(exc):
-            if is_user_error(exc):
-                from nas.config import redact
-
-                print(f"nas {args.command}: error: {redact(str(exc))}", file=sys.stderr)
-                return 2
-            raise
-        print(f"nas {args.command}: error: writing a file failed (is the disk full, or the file "
-              "system read-only?); torch said: " + str(exc).strip().splitlines()[-1][:200],
-              file=sys.stderr)
-        return 2
     except Exception as exc:
-        if not is_user_error(exc):
-            raise
         from nas.config import redact
 
-        print(f"nas {args.command}: error: {redact(str(exc))}", file=sys.stderr)
+        if _write_failed(exc):
+            message = ("writing a file failed (is the disk full, or the file system read-only?); "
+                       "torch said: " + str(exc).strip().splitlines()[-1][:200])
+        elif is_user_error(exc):
+            message = str(exc)
+        else:
+            raise
+        print(f"nas {args.command}: error: {redact(message)}", file=sys.stderr)
         return 2
 
 

@@ -129,8 +129,7 @@ def table_stages(ctx: RunContext) -> dict[str, DeviceTable]:
             table = LatencyTable.load(dev.table, space=ctx.space, input_shape=ctx.shape)
             imported = bool(table.metadata.get("source", {}).get("bundle_id"))
             if not imported:  # a table of a device of this machine: it must be that device
-                table = LatencyTable.load(dev.table, space=ctx.space, input_shape=ctx.shape,
-                                          device=get_device(dev.kind, **dev.options))
+                table.check_device(get_device(dev.kind, **dev.options))
             where = " (measured on another device through a bundle)" if imported else ""
             ctx.log(f"[table {dev.name}] loaded {dev.table} ({len(table)} layers){where}")
             tables[dev.name] = DeviceTable(table, stable_hash("table", str(Path(dev.table).resolve())),

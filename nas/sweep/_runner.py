@@ -123,7 +123,8 @@ def ray_session(temp_dir: str | Path, address: str | None = None, num_cpus: int 
         env["RAY_TMPDIR"] = str(short)
         # a local Ray binds its servers to 127.0.0.1 (read when Ray is first imported;
         # ``_node_ip_address`` below covers a process that imported it already)
-        env.setdefault(RAY_LOOPBACK, os.environ.get(RAY_LOOPBACK, "0"))
+        if RAY_LOOPBACK not in os.environ:  # the user's own setting wins
+            env[RAY_LOOPBACK] = "0"
         if not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
             env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     try:
